@@ -1,0 +1,2 @@
+// Package shared is the root of the module every SQAL function imports.
+package shared

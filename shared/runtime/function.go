@@ -1,0 +1,72 @@
+// Package runtime serves one SQAL function: it loads configuration, wires only the
+// dependencies the function declares, and serves the function's handler from its own
+// http.Server with health, metrics, tracing and graceful shutdown.
+//
+// A function package declares itself once with a Function value and registers it in
+// init() with Register (so it is a valid functions-framework function); its cmd/ main
+// calls Main with the same value, and the local all-in-one runner calls Setup for every
+// function and mounts the handlers behind one origin.
+package runtime
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+
+	cloudevents "github.com/cloudevents/sdk-go/v2"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/redis/go-redis/v9"
+	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/trace"
+)
+
+// Needs lists the dependencies a function wants; setup opens only these.
+type Needs struct {
+	DB     bool // PostgreSQL pool (DATABASE_URL)
+	Redis  bool // Redis client (REDIS_URL)
+	Events bool // CloudEvents publisher towards the broker (K_SINK / BROKER_URL)
+}
+
+// Env is what a function's setup receives. Fields the function did not ask for are nil.
+type Env struct {
+	Service   string // Knative service name, e.g. "sqal-api"
+	Logger    *slog.Logger
+	DB        *pgxpool.Pool
+	Redis     redis.UniversalClient
+	Publisher Publisher
+	Meter     metric.Meter
+	Tracer    trace.Tracer
+	// Lookup reads configuration for the function's own config struct
+	// (go-envconfig lookuper: the process environment, or a map in tests).
+	Lookup Lookuper
+}
+
+// Publisher sends CloudEvents to the broker. Implemented in shared/events.
+type Publisher interface {
+	Publish(ctx context.Context, e cloudevents.Event) error
+}
+
+// Lookuper is the go-envconfig lookuper interface, repeated here so that
+// function packages do not import go-envconfig just to pass it around.
+type Lookuper interface {
+	Lookup(key string) (string, bool)
+}
+
+// HTTPSetup builds an HTTP function's handler.
+type HTTPSetup func(ctx context.Context, env *Env) (http.Handler, error)
+
+// EventHandler handles one CloudEvent. Return events.Permanent(err) for bad data
+// (answered 4xx, not retried) and any other error for transient failures (5xx, retried).
+type EventHandler func(ctx context.Context, e cloudevents.Event) error
+
+// EventSetup builds a CloudEvent function's handler.
+type EventSetup func(ctx context.Context, env *Env) (EventHandler, error)
+
+// Function describes one SQAL function. Exactly one of HTTP and Event is set.
+type Function struct {
+	Target  string // functions-framework name / FUNCTION_TARGET, e.g. "SqalAPI"
+	Service string // Knative Service name and default K_SERVICE, e.g. "sqal-api"
+	Needs   Needs
+	HTTP    HTTPSetup
+	Event   EventSetup
+}
