@@ -4,8 +4,9 @@
 //
 // A function package declares itself once with a Function value and registers it in
 // init() with Register (so it is a valid functions-framework function); its cmd/ main
-// calls Main with the same value, and the local all-in-one runner calls Setup for every
-// function and mounts the handlers behind one origin.
+// calls Main with the same value, and the local all-in-one runner calls Handler for every
+// function and mounts the handlers behind one origin (NewEnv, Env.For, Handler,
+// WithProbes, Serve).
 package runtime
 
 import (
@@ -18,13 +19,16 @@ import (
 	"github.com/redis/go-redis/v9"
 	"go.opentelemetry.io/otel/metric"
 	"go.opentelemetry.io/otel/trace"
+
+	"github.com/sqalfn/sqal/shared/health"
+	"github.com/sqalfn/sqal/shared/telemetry"
 )
 
 // Needs lists the dependencies a function wants; setup opens only these.
 type Needs struct {
 	DB     bool // PostgreSQL pool (DATABASE_URL)
 	Redis  bool // Redis client (REDIS_URL)
-	Events bool // CloudEvents publisher towards the broker (K_SINK / BROKER_URL)
+	Events bool // CloudEvents publisher towards the broker (K_SINK / BROKER_URL, shared/events)
 }
 
 // Env is what a function's setup receives. Fields the function did not ask for are nil.
@@ -39,6 +43,13 @@ type Env struct {
 	// Lookup reads configuration for the function's own config struct
 	// (go-envconfig lookuper: the process environment, or a map in tests).
 	Lookup Lookuper
+	// Health is the process's dependency-check registry: a function may Add its own
+	// checks (e.g. a model store) and read Details for its own health endpoint.
+	Health *health.Registry
+	// Telemetry owns the providers and the /metrics registry.
+	Telemetry *telemetry.Telemetry
+	// Config is the runtime configuration the Env was built from.
+	Config Config
 }
 
 // Publisher sends CloudEvents to the broker. Implemented in shared/events.

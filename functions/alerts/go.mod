@@ -1,0 +1,7 @@
+module github.com/sqalfn/sqal/functions/alerts
+
+go 1.26.0
+
+require github.com/sqalfn/sqal/shared v0.0.0
+
+replace github.com/sqalfn/sqal/shared => ../../shared

@@ -1,0 +1,9 @@
+package analysisapi
+
+import _ "embed"
+
+// Fragment is analysis-api's OpenAPI fragment; shared/openapi merges its copy into the
+// product's /openapi.json (served by sqal-api).
+//
+//go:embed openapi.yaml
+var Fragment []byte

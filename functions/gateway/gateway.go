@@ -1,0 +1,96 @@
+// Package gateway is the product's single public entry point in a cluster: Knative routes
+// by host, legacy clients expect one origin (http://localhost:8000) for /api/* and /ws/*,
+// so the gateway proxies each request to the function the shared route table names.
+// The local all-in-one runner mounts the same table in-process instead of proxying.
+package gateway
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/http/httputil"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/sethvargo/go-envconfig"
+
+	"github.com/sqalfn/sqal/shared/edge"
+	"github.com/sqalfn/sqal/shared/routes"
+	"github.com/sqalfn/sqal/shared/runtime"
+)
+
+// Function is the gateway's declaration for the runtime and functions-framework.
+var Function = runtime.Function{
+	Target:  "Gateway",
+	Service: "gateway",
+	HTTP:    setup,
+}
+
+func init() { runtime.Register(Function) }
+
+// Config of the gateway.
+type Config struct {
+	// ServiceURLTemplate gives the address of a function; {service} and {namespace} are
+	// replaced. Knative creates a cluster-local host name per Service.
+	ServiceURLTemplate string `env:"GATEWAY_SERVICE_URL_TEMPLATE, default=http://{service}.{namespace}.svc.cluster.local"`
+	Namespace          string `env:"GATEWAY_NAMESPACE, default=sqal"`
+	CORS               edge.CORSConfig
+}
+
+func setup(ctx context.Context, env *runtime.Env) (http.Handler, error) {
+	var cfg Config
+	if err := envconfig.ProcessWith(ctx, &envconfig.Config{Target: &cfg, Lookuper: env.Lookup}); err != nil {
+		return nil, fmt.Errorf("gateway config: %w", err)
+	}
+	return New(cfg, routes.Default(), env.Logger)
+}
+
+// New builds the proxying router for a route table.
+func New(cfg Config, table routes.Table, logger *slog.Logger) (http.Handler, error) {
+	if logger == nil {
+		logger = slog.Default()
+	}
+	services := map[string]http.Handler{}
+	for _, svc := range table.Services() {
+		raw := strings.NewReplacer("{service}", svc, "{namespace}", cfg.Namespace).Replace(cfg.ServiceURLTemplate)
+		target, err := url.Parse(raw)
+		if err != nil || target.Scheme == "" || target.Host == "" {
+			return nil, fmt.Errorf("gateway: bad URL %q for service %s", raw, svc)
+		}
+		services[svc] = proxyTo(svc, target, logger)
+	}
+	return edge.SecurityHeaders(edge.CORS(cfg.CORS, edge.Router(table, services))), nil
+}
+
+// proxyTo forwards requests (WebSocket upgrades included: httputil.ReverseProxy
+// switches protocols itself) to one function, keeping path and query.
+func proxyTo(service string, target *url.URL, logger *slog.Logger) http.Handler {
+	return &httputil.ReverseProxy{
+		Rewrite: func(pr *httputil.ProxyRequest) {
+			pr.SetURL(target)
+			pr.Out.Host = target.Host // Knative's ingress routes on the Host header
+			pr.SetXForwarded()
+		},
+		// Stream responses as they come (exports, long polls); WebSockets are
+		// unaffected either way.
+		FlushInterval: -1,
+		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
+			logger.ErrorContext(r.Context(), "proxy failed", "service", service, "path", r.URL.Path, "error", err)
+			w.Header().Set("Content-Type", "application/json")
+			w.Header().Set("Retry-After", "1")
+			status := http.StatusBadGateway
+			if r.Context().Err() != nil {
+				status = http.StatusGatewayTimeout
+			}
+			w.WriteHeader(status)
+			_, _ = fmt.Fprintf(w, `{"detail":"service %s unavailable"}`, service)
+		},
+		Transport: &http.Transport{
+			Proxy:               nil,
+			MaxIdleConnsPerHost: 64,
+			IdleConnTimeout:     90 * time.Second,
+		},
+	}
+}

@@ -1,0 +1,109 @@
+package ingest
+
+import (
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+)
+
+// Device authentication (INGEST_DEVICE_AUTH=on): a key identifies one device; every
+// frame of a connection or upload authenticated with it must carry that device_id.
+// Keys live hashed (SHA-256) in ingest_device_keys (migration 00010); verified keys are
+// cached for INGEST_DEVICE_KEY_CACHE_TTL so that an HTTP upload per sample does not cost
+// a query. Provision a key with SQL:
+//
+//	INSERT INTO ingest_device_keys (key_hash, device_id)
+//	VALUES (sha256(convert_to('<random key>', 'UTF8')), 'ESP32_DEMO_MT_01');
+
+var (
+	errNoKey  = errors.New("device key required (X-Device-Key header)")
+	errBadKey = errors.New("invalid device key")
+)
+
+type cachedKey struct {
+	device  string
+	expires time.Time
+}
+
+type deviceAuth struct {
+	on    bool
+	db    *pgxpool.Pool
+	ttl   time.Duration
+	mu    sync.Mutex
+	cache map[[32]byte]cachedKey
+}
+
+// HashDeviceKey is the stored form of a device key.
+func HashDeviceKey(key string) [32]byte { return sha256.Sum256([]byte(key)) }
+
+// authenticate returns the device a key belongs to ("" when auth is off).
+func (a *deviceAuth) authenticate(ctx context.Context, key string) (string, error) {
+	if !a.on {
+		return "", nil
+	}
+	if key == "" {
+		return "", errNoKey
+	}
+	h := HashDeviceKey(key)
+	a.mu.Lock()
+	c, ok := a.cache[h]
+	a.mu.Unlock()
+	if ok && time.Now().Before(c.expires) {
+		return c.device, nil
+	}
+	var device string
+	err := a.db.QueryRow(ctx,
+		`SELECT device_id FROM ingest_device_keys WHERE key_hash = $1 AND revoked_at IS NULL`, h[:]).Scan(&device)
+	switch {
+	case errors.Is(err, pgx.ErrNoRows):
+		return "", errBadKey
+	case err != nil:
+		return "", fmt.Errorf("%w: verify device key: %v", ErrStorage, err)
+	}
+	a.mu.Lock()
+	if len(a.cache) > 10000 { // bounded: forget everything rather than grow forever
+		clear(a.cache)
+	}
+	a.cache[h] = cachedKey{device: device, expires: time.Now().Add(a.ttl)}
+	a.mu.Unlock()
+	return device, nil
+}
+
+// deviceKey reads the key of a request: X-Device-Key, or (WebSocket only, since
+// browsers and some firmware cannot set headers there) the device_key query parameter.
+func deviceKey(r *http.Request, ws bool) string {
+	if k := r.Header.Get("X-Device-Key"); k != "" {
+		return k
+	}
+	if ws {
+		return r.URL.Query().Get("device_key")
+	}
+	return ""
+}
+
+// checkDevice rejects a frame whose device differs from the authenticated one.
+func (s *Service) checkDevice(authenticated, frameDevice string, present bool) error {
+	if !s.auth.on {
+		return nil
+	}
+	if !present || frameDevice != authenticated {
+		return fmt.Errorf("device_id %q does not match the device key", frameDevice)
+	}
+	return nil
+}
+
+func (s *Service) httpAuthError(w http.ResponseWriter, r *http.Request, err error) {
+	if errors.Is(err, ErrStorage) {
+		problem(w, http.StatusServiceUnavailable, "Storage unavailable", err.Error())
+		return
+	}
+	w.Header().Set("WWW-Authenticate", `DeviceKey realm="sqal-ingest"`)
+	problem(w, http.StatusUnauthorized, "Unauthorized", err.Error())
+}

@@ -1,0 +1,9 @@
+module github.com/sqalfn/sqal/functions/ingest
+
+go 1.26.0
+
+require github.com/sqalfn/sqal/shared v0.0.0
+
+replace github.com/sqalfn/sqal/shared => ../../shared
+
+replace github.com/sqalfn/sqal/migrations => ../../migrations

@@ -1,0 +1,175 @@
+// Package ingest is the ingestion function of the SQAL stations (contract §1):
+// /ws/sensors/ (and /ws/sensors) for the ESP32 stations and the simulator,
+// POST /api/ingest/samples for HTTP uploads (one frame or a JSON array) and
+// POST /api/ingest/events for CloudEvents of type sqal.sample.upload. Every path runs
+// the same steps: authenticate the device (optional), rate-limit it (optional), decode,
+// validate and adapt the frame (shared/sample), then store the device upsert, the
+// sample row and its sqal.sample.stored outbox event in one transaction, and reply.
+//
+// Lot resolution (§1.7 step 6) needs lots_gavage, which this schema does not have: the
+// frame's lot_id is stored as sent and code_lot is kept in its column.
+package ingest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/redis/go-redis/v9"
+	"go.opentelemetry.io/otel/metric"
+
+	"github.com/sqalfn/sqal/shared/config"
+	"github.com/sqalfn/sqal/shared/runtime"
+	"github.com/sqalfn/sqal/shared/sample"
+)
+
+// Function is the ingest function.
+var Function = runtime.Function{
+	Target:  "Ingest",
+	Service: "ingest",
+	Needs:   runtime.Needs{DB: true, Redis: true},
+	HTTP:    setup,
+}
+
+// Config is the ingest function's own configuration.
+type Config struct {
+	// DeviceAuth: "on" requires a valid per-device key (X-Device-Key header, or
+	// ?device_key= on the WebSocket); "off" (default, local demo) accepts any device.
+	DeviceAuth string `env:"INGEST_DEVICE_AUTH, default=off"`
+	// DeviceKeyCacheTTL: how long a verified key is trusted without asking the
+	// database again (a revoked key keeps working at most this long).
+	DeviceKeyCacheTTL time.Duration `env:"INGEST_DEVICE_KEY_CACHE_TTL, default=30s"`
+	// RateLimit: samples per second per device, shared by all instances through Redis
+	// (0 = off, the default). RateBurst: samples allowed at once (0 = max(1, rate)).
+	RateLimit float64 `env:"INGEST_RATE_LIMIT, default=0"`
+	RateBurst int     `env:"INGEST_RATE_BURST, default=0"`
+	// ReadLimit is the largest WebSocket frame / HTTP sample accepted (legacy: 16 MiB).
+	ReadLimit int64 `env:"INGEST_READ_LIMIT, default=16777216"`
+	// MaxBody caps an HTTP upload body (a batch of frames).
+	MaxBody int64 `env:"INGEST_MAX_BODY, default=67108864"`
+	// FrameQueue: frames read ahead per connection while earlier ones are processed.
+	FrameQueue int `env:"INGEST_FRAME_QUEUE, default=4"`
+	// ReplyQueue: samples in flight per connection (validated, waiting for commit).
+	ReplyQueue int `env:"INGEST_REPLY_QUEUE, default=16"`
+	// WriteTimeout bounds one reply write; a peer that takes no data for this long is
+	// disconnected (see ws.go about the legacy simulator).
+	WriteTimeout time.Duration `env:"INGEST_WRITE_TIMEOUT, default=10s"`
+	// StoreWorkers commit groups concurrently (keep <= the DB pool size).
+	StoreWorkers int `env:"INGEST_STORE_WORKERS, default=4"`
+	// MaxGroup: samples committed together at most (group commit).
+	MaxGroup int `env:"INGEST_MAX_GROUP, default=32"`
+	// StoreTimeout bounds one storage transaction.
+	StoreTimeout time.Duration `env:"INGEST_STORE_TIMEOUT, default=5s"`
+}
+
+func (c *Config) validate() error {
+	switch {
+	case c.DeviceAuth != "on" && c.DeviceAuth != "off":
+		return fmt.Errorf("INGEST_DEVICE_AUTH must be on or off, not %q", c.DeviceAuth)
+	case c.RateLimit < 0 || c.RateBurst < 0:
+		return errors.New("INGEST_RATE_LIMIT and INGEST_RATE_BURST must not be negative")
+	case c.ReadLimit < 1<<20:
+		return errors.New("INGEST_READ_LIMIT must be at least 1 MiB (contract §1.1)")
+	case c.FrameQueue < 1 || c.ReplyQueue < 1 || c.StoreWorkers < 1 || c.MaxGroup < 1:
+		return errors.New("INGEST queue, worker and group sizes must be at least 1")
+	case c.WriteTimeout <= 0 || c.StoreTimeout <= 0 || c.DeviceKeyCacheTTL < 0:
+		return errors.New("INGEST timeouts must be positive")
+	}
+	return nil
+}
+
+func setup(ctx context.Context, env *runtime.Env) (http.Handler, error) {
+	var cfg Config
+	if err := config.Load(ctx, env.Lookup, &cfg); err != nil {
+		return nil, fmt.Errorf("ingest: %w", err)
+	}
+	if env.DB == nil {
+		return nil, errors.New("ingest: database required")
+	}
+	return New(ctx, Deps{Config: cfg, DB: env.DB, Redis: env.Redis, Logger: env.Logger, Meter: env.Meter})
+}
+
+// Deps is what New needs. Redis is required only with a rate limit.
+type Deps struct {
+	Config Config
+	DB     *pgxpool.Pool
+	Redis  redis.UniversalClient
+	Logger *slog.Logger
+	Meter  metric.Meter
+}
+
+// Service serves the ingest endpoints. Its store workers stop when the context given
+// to New ends; open WebSockets are closed then.
+type Service struct {
+	ctx     context.Context
+	cfg     Config
+	log     *slog.Logger
+	store   *Store
+	auth    *deviceAuth
+	limit   *deviceLimiter
+	metrics *metrics
+	mux     *http.ServeMux
+}
+
+// New builds the service and starts its store workers.
+func New(ctx context.Context, d Deps) (*Service, error) {
+	if err := d.Config.validate(); err != nil {
+		return nil, fmt.Errorf("ingest: %w", err)
+	}
+	log := d.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	m, err := newMetrics(d.Meter)
+	if err != nil {
+		return nil, fmt.Errorf("ingest: metrics: %w", err)
+	}
+	s := &Service{ctx: ctx, cfg: d.Config, log: log, metrics: m}
+	s.store = NewStore(ctx, d.DB, log, d.Config.StoreWorkers, d.Config.MaxGroup, d.Config.StoreTimeout)
+	s.store.onStored = m.stored
+	s.auth = &deviceAuth{on: d.Config.DeviceAuth == "on", db: d.DB, ttl: d.Config.DeviceKeyCacheTTL, cache: map[[32]byte]cachedKey{}}
+	if d.Config.RateLimit > 0 {
+		if d.Redis == nil {
+			return nil, errors.New("ingest: INGEST_RATE_LIMIT needs Redis (REDIS_URL)")
+		}
+		s.limit = newDeviceLimiter(d.Redis, log, d.Config.RateLimit, d.Config.RateBurst)
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /ws/sensors/", s.serveWS)
+	mux.HandleFunc("GET /ws/sensors", s.serveWS)
+	mux.HandleFunc("POST /api/ingest/samples", s.serveSamples)
+	mux.HandleFunc("POST /api/ingest/events", s.serveEvents)
+	s.mux = mux
+	return s, nil
+}
+
+// ServeHTTP implements http.Handler.
+func (s *Service) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.mux.ServeHTTP(w, r) }
+
+// Store returns the service's store (tests, the benchmark).
+func (s *Service) Store() *Store { return s.store }
+
+// prepare runs everything a sample needs before the database: device check, rate
+// limit, validation, raw_message encoding, column values and the outbox event.
+func (s *Service) prepare(ctx context.Context, device string, f *sample.Frame) (*Pending, error) {
+	smp, err := f.Sample()
+	if err != nil {
+		return nil, err
+	}
+	if err := s.checkDevice(device, smp.DeviceID, true); err != nil {
+		return nil, err
+	}
+	if err := s.allow(ctx, smp.DeviceID); err != nil {
+		return nil, err
+	}
+	raw, enc := sample.EncodeRaw(nil, f.Raw)
+	e, err := newStoredEvent(ctx, smp)
+	if err != nil {
+		return nil, err
+	}
+	return &Pending{Sample: smp, Row: smp.Row(raw, enc), Event: e}, nil
+}

@@ -1,0 +1,391 @@
+package ingest
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	cloudevents "github.com/cloudevents/sdk-go/v2"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/sqalfn/sqal/shared/events"
+	"github.com/sqalfn/sqal/shared/sample"
+)
+
+// Store persists samples: device upsert, sample row and its sqal.sample.stored outbox
+// event in ONE transaction (contract §1.7 steps 2-3).
+//
+// Group commit: a few workers each take whatever samples are waiting (from any
+// connection) and commit them together, so under load one WAL flush and a handful of
+// round trips serve many samples, while an idle system commits a lone sample at once
+// (nothing ever waits for a batch to fill). If a group fails, its samples are retried
+// one by one so that one bad row cannot fail its neighbours.
+type Store struct {
+	db       *pgxpool.Pool
+	log      *slog.Logger
+	maxBatch int
+	timeout  time.Duration
+	reqs     chan *storeReq
+	wg       sync.WaitGroup
+	insert   string
+	onStored func(n int)
+}
+
+// Pending is a sample prepared for storage (all CPU work done by the caller's goroutine).
+type Pending struct {
+	Sample *sample.Sample
+	Row    []any
+	Event  cloudevents.Event
+}
+
+// Result of storing one sample: Status is StatusSaved or StatusDuplicate when Err is nil.
+type Result struct {
+	Status string
+	Err    error
+}
+
+type storeReq struct {
+	p    *Pending
+	ctx  context.Context
+	done chan Result
+}
+
+// ErrStorage wraps every persistence failure; replies say "storage failure: ...".
+var ErrStorage = errors.New("storage failure")
+
+// NewStore starts workers committing groups of at most maxBatch samples. The workers
+// stop when ctx ends (pending requests then fail).
+func NewStore(ctx context.Context, db *pgxpool.Pool, log *slog.Logger, workers, maxBatch int, timeout time.Duration) *Store {
+	cols := make([]string, len(sample.Columns))
+	params := make([]string, len(sample.Columns))
+	for i, c := range sample.Columns {
+		cols[i] = `"` + c + `"`
+		params[i] = fmt.Sprintf("$%d", i+1)
+	}
+	st := &Store{
+		db: db, log: log, maxBatch: max(1, maxBatch), timeout: timeout,
+		reqs: make(chan *storeReq, 4*max(1, maxBatch)),
+		insert: "INSERT INTO sensor_samples (" + strings.Join(cols, ", ") + ") VALUES (" +
+			strings.Join(params, ", ") + ") ON CONFLICT (sample_id) DO NOTHING RETURNING id",
+	}
+	for range max(1, workers) {
+		st.wg.Add(1)
+		go st.work(ctx)
+	}
+	return st
+}
+
+// Wait blocks until the workers have stopped (after the NewStore context ended).
+func (st *Store) Wait() { st.wg.Wait() }
+
+// Submit queues p and returns the channel its result arrives on (buffered, exactly one).
+func (st *Store) Submit(ctx context.Context, p *Pending) <-chan Result {
+	r := &storeReq{p: p, ctx: ctx, done: make(chan Result, 1)}
+	select {
+	case st.reqs <- r:
+	case <-ctx.Done():
+		r.done <- Result{Err: fmt.Errorf("%w: %v", ErrStorage, ctx.Err())}
+	}
+	return r.done
+}
+
+// Save is Submit and wait.
+func (st *Store) Save(ctx context.Context, p *Pending) Result {
+	select {
+	case r := <-st.Submit(ctx, p):
+		return r
+	case <-ctx.Done():
+		return Result{Err: fmt.Errorf("%w: %v", ErrStorage, ctx.Err())}
+	}
+}
+
+func (st *Store) work(ctx context.Context) {
+	defer st.wg.Done()
+	batch := make([]*storeReq, 0, st.maxBatch)
+	for {
+		select {
+		case <-ctx.Done():
+			st.drain(ctx.Err())
+			return
+		case r := <-st.reqs:
+			batch = append(batch[:0], r)
+		}
+	fill:
+		for len(batch) < st.maxBatch {
+			select {
+			case r := <-st.reqs:
+				batch = append(batch, r)
+			default:
+				break fill
+			}
+		}
+		st.commitGroup(ctx, batch)
+		clear(batch) // drop references to the frames
+	}
+}
+
+func (st *Store) drain(err error) {
+	for {
+		select {
+		case r := <-st.reqs:
+			r.done <- Result{Err: fmt.Errorf("%w: shutting down: %v", ErrStorage, err)}
+		default:
+			return
+		}
+	}
+}
+
+func (st *Store) commitGroup(ctx context.Context, batch []*storeReq) {
+	// Requests whose client went away are skipped: nothing will read their result.
+	live := batch[:0:0]
+	for _, r := range batch {
+		if r.ctx.Err() != nil {
+			r.done <- Result{Err: fmt.Errorf("%w: %v", ErrStorage, r.ctx.Err())}
+			continue
+		}
+		live = append(live, r)
+	}
+	if len(live) == 0 {
+		return
+	}
+	statuses, err := st.commit(ctx, live)
+	if err == nil {
+		for i, r := range live {
+			r.done <- Result{Status: statuses[i]}
+		}
+		return
+	}
+	if len(live) == 1 {
+		live[0].done <- Result{Err: err}
+		return
+	}
+	st.log.Warn("group commit failed, retrying samples one by one", "samples", len(live), "err", err)
+	for _, r := range live {
+		s, err := st.commit(ctx, []*storeReq{r})
+		if err != nil {
+			r.done <- Result{Err: err}
+			continue
+		}
+		r.done <- Result{Status: s[0]}
+	}
+}
+
+const upsertDeviceSQL = `
+INSERT INTO sqal_devices AS d (device_id, device_name, firmware_version, site_code, status, config_profile, last_seen)
+VALUES ($1, $1, $2, (SELECT code FROM sites_euralis WHERE code = $3), 'active', $4, $5)
+ON CONFLICT (device_id) DO UPDATE SET
+    firmware_version = COALESCE(EXCLUDED.firmware_version, d.firmware_version),
+    site_code        = COALESCE(EXCLUDED.site_code, d.site_code),
+    config_profile   = COALESCE(EXCLUDED.config_profile, d.config_profile),
+    status           = 'active',
+    last_seen        = GREATEST(d.last_seen, EXCLUDED.last_seen),
+    updated_at       = now()`
+
+// deviceRow is the device upsert of a group: one per device, with the newest sample's
+// attributes and the latest sample time.
+type deviceRow struct {
+	id, firmware, site, profile *string
+	lastSeen                    time.Time
+}
+
+func (st *Store) commit(ctx context.Context, group []*storeReq) ([]string, error) {
+	// A transaction already started completes even during shutdown (bounded by the
+	// timeout), so its sample can still be acknowledged.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), st.timeout)
+	defer cancel()
+	fail := func(what string, err error) ([]string, error) {
+		return nil, fmt.Errorf("%w: %s: %v", ErrStorage, what, err)
+	}
+
+	devices := map[string]*deviceRow{}
+	for _, r := range group {
+		s := r.p.Sample
+		d := devices[s.DeviceID]
+		if d == nil {
+			d = &deviceRow{id: &s.DeviceID}
+			devices[s.DeviceID] = d
+		}
+		if d.lastSeen.IsZero() || !s.Timestamp.Before(d.lastSeen) {
+			d.lastSeen = s.Timestamp
+			d.firmware = truncated(s.FirmwareVersion, 20)
+			d.site = s.SiteCode
+			d.profile = truncated(s.ConfigProfile, 50)
+		}
+	}
+	// A fixed lock order across workers: no deadlock between concurrent groups.
+	ids := make([]string, 0, len(devices))
+	for id := range devices {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids)
+
+	tx, err := st.db.Begin(ctx)
+	if err != nil {
+		return fail("begin", err)
+	}
+	defer tx.Rollback(context.WithoutCancel(ctx)) //nolint:errcheck // no-op after commit
+
+	b := &pgx.Batch{}
+	for _, id := range ids {
+		d := devices[id]
+		b.Queue(upsertDeviceSQL, d.id, d.firmware, d.site, d.profile, d.lastSeen)
+	}
+	for _, r := range group {
+		b.Queue(st.insert, r.p.Row...)
+	}
+	br := tx.SendBatch(ctx, b)
+	for range ids {
+		if _, err := br.Exec(); err != nil {
+			br.Close()
+			return fail("upsert device", err)
+		}
+	}
+	statuses := make([]string, len(group))
+	for i, r := range group {
+		var id [16]byte
+		switch err := br.QueryRow().Scan(&id); {
+		case err == nil:
+			statuses[i] = StatusSaved
+		case errors.Is(err, pgx.ErrNoRows):
+			statuses[i] = StatusDuplicate // first write wins, no event (§1.7 step 3a)
+		default:
+			br.Close()
+			return fail("insert sample "+r.p.Sample.SampleID, err)
+		}
+	}
+	if err := br.Close(); err != nil {
+		return fail("insert samples", err)
+	}
+	// The outbox rows of the group travel in one pipelined batch (see batchTx).
+	ob := &batchTx{Tx: tx, b: &pgx.Batch{}}
+	for i, r := range group {
+		if statuses[i] != StatusSaved {
+			continue
+		}
+		if err := events.AddToOutbox(ctx, ob, r.p.Event); err != nil {
+			return fail("outbox "+r.p.Sample.SampleID, err)
+		}
+	}
+	if ob.b.Len() > 0 {
+		if err := tx.SendBatch(ctx, ob.b).Close(); err != nil {
+			return fail("outbox", err)
+		}
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return fail("commit", err)
+	}
+	if st.onStored != nil {
+		n := 0
+		for _, s := range statuses {
+			if s == StatusSaved {
+				n++
+			}
+		}
+		st.onStored(n)
+	}
+	return statuses, nil
+}
+
+func truncated(s *string, n int) *string {
+	if s == nil || len(*s) <= n {
+		return s
+	}
+	r := []rune(*s)
+	if len(r) <= n {
+		return s
+	}
+	t := string(r[:n])
+	return &t
+}
+
+// newStoredEvent is the outbox event of a stored sample: id = sample_id (stable across
+// retries and instances), data = sample.StoredEvent with the sensor_update.
+func newStoredEvent(ctx context.Context, s *sample.Sample) (cloudevents.Event, error) {
+	update, err := s.UpdateJSON()
+	if err != nil {
+		return cloudevents.Event{}, err
+	}
+	data, err := json.Marshal(s.Event(update))
+	if err != nil {
+		return cloudevents.Event{}, fmt.Errorf("encode %s event %s: %w", sample.TypeStored, s.SampleID, err)
+	}
+	e := cloudevents.NewEvent()
+	e.SetID(s.SampleID)
+	e.SetSource(sample.Source)
+	e.SetType(sample.TypeStored)
+	e.SetSubject(s.DeviceID)
+	e.SetTime(time.Now())
+	if err := e.SetData(cloudevents.ApplicationJSON, data); err != nil { // []byte: stored as is
+		return cloudevents.Event{}, fmt.Errorf("event data %s: %w", s.SampleID, err)
+	}
+	events.WithTraceContext(ctx, &e)
+	return e, nil
+}
+
+const touchDeviceSQL = `
+INSERT INTO sqal_devices AS d (device_id, device_name, firmware_version, site_code, status, last_seen, metadata)
+VALUES ($1, $1, $2, (SELECT code FROM sites_euralis WHERE code = $3), 'active', $4, jsonb_build_object($5::text, $6::jsonb))
+ON CONFLICT (device_id) DO UPDATE SET
+    firmware_version = COALESCE(EXCLUDED.firmware_version, d.firmware_version),
+    site_code        = COALESCE(EXCLUDED.site_code, d.site_code),
+    status           = 'active',
+    last_seen        = GREATEST(d.last_seen, EXCLUDED.last_seen),
+    metadata         = COALESCE(d.metadata, '{}'::jsonb) || EXCLUDED.metadata,
+    updated_at       = now()`
+
+// TouchDevice upserts the device of an esp32_hello or heartbeat frame (kind "hello" or
+// "heartbeat"): last_seen = frame timestamp else server time (never backwards), the
+// frame itself in metadata.<kind>, and for a hello its firmware_version (§1.7, §2.2).
+func (st *Store) TouchDevice(ctx context.Context, f *sample.Frame, kind string) error {
+	id, ok := f.DeviceID()
+	if !ok {
+		return nil
+	}
+	if len([]rune(id)) > 100 {
+		return fmt.Errorf("device %s: device_id longer than 100 characters", kind)
+	}
+	seen, ok := f.Timestamp()
+	if !ok {
+		seen = time.Now()
+	}
+	var firmware *string
+	if kind == "hello" {
+		if fw, ok := f.FirmwareVersion(); ok {
+			firmware = truncated(&fw, 20)
+		}
+	}
+	var site *string
+	if code, ok := sample.DeriveSite(id); ok {
+		site = &code
+	}
+	var frame []byte
+	if !strings.Contains(string(f.JSON), `\u0000`) { // jsonb cannot hold NUL
+		frame = f.JSON
+	}
+	if _, err := st.db.Exec(ctx, touchDeviceSQL, id, firmware, site, seen, kind, frame); err != nil {
+		return fmt.Errorf("upsert device %s (%s): %w", id, kind, err)
+	}
+	return nil
+}
+
+// batchTx is the transaction handed to events.AddToOutbox: its Exec statements are
+// queued and sent together (one round trip for the whole group instead of one per
+// event); every other method is the real transaction. Queued statements run before
+// COMMIT, inside the same transaction, so atomicity is unchanged.
+type batchTx struct {
+	pgx.Tx
+	b *pgx.Batch
+}
+
+func (t *batchTx) Exec(_ context.Context, sql string, args ...any) (pgconn.CommandTag, error) {
+	t.b.Queue(sql, args...)
+	return pgconn.CommandTag{}, nil
+}

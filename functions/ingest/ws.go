@@ -1,0 +1,207 @@
+package ingest
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"time"
+
+	"github.com/coder/websocket"
+
+	"github.com/sqalfn/sqal/shared/sample"
+)
+
+// One /ws/sensors/ connection runs three goroutines joined by bounded queues:
+//
+//	reader    - calls Read continuously, so WebSocket pings are answered even while
+//	            a sample is being stored (coder/websocket handles control frames inside
+//	            Read); a full frame queue blocks it, which is TCP back-pressure.
+//	processor - decodes/validates each frame in order, builds its row and event, and
+//	            submits it to the store without waiting: frame N+1 is validated while
+//	            frame N commits.
+//	writer    - writes the replies in frame order, each after its sample committed
+//	            (an ack is never sent before the data is durable).
+//
+// The legacy simulator stops reading replies after its first frame (§1.1 quirk). Replies
+// are small (~200 bytes), so the kernel socket buffers absorb thousands of them; a write
+// that still cannot complete within INGEST_WRITE_TIMEOUT means the peer is gone or
+// stuck, and the connection is closed (the simulator reconnects and resends, and
+// replayed samples are acked "duplicate").
+
+type reply struct {
+	msg   []byte        // ready reply, or nil
+	wait  <-chan Result // store result to turn into msg
+	s     *sample.Sample
+	frame []byte // echoed on a storage error
+	close bool   // close with 1011 after the previous replies
+}
+
+func (s *Service) serveWS(w http.ResponseWriter, r *http.Request) {
+	device, err := s.auth.authenticate(r.Context(), deviceKey(r, true))
+	if err != nil {
+		s.httpAuthError(w, r, err)
+		return
+	}
+	c, err := websocket.Accept(w, r, &websocket.AcceptOptions{
+		// Stations send no Origin; dashboards never connect here. Any origin (legacy).
+		InsecureSkipVerify: true,
+		// Legacy clients offer permessage-deflate; declining it is always allowed and
+		// saves inflating 140 KB per frame (frames travel on the plant LAN).
+		CompressionMode: websocket.CompressionDisabled,
+	})
+	if err != nil {
+		return // Accept already answered
+	}
+	c.SetReadLimit(s.cfg.ReadLimit)
+	s.metrics.connected(r.Context(), 1)
+	defer s.metrics.connected(context.WithoutCancel(r.Context()), -1)
+
+	// The connection lives until the peer goes or the service shuts down; on shutdown
+	// the station gets a proper close (1001 going away) and reconnects elsewhere.
+	ctx, cancel := context.WithCancel(context.WithoutCancel(r.Context()))
+	defer cancel()
+	stopOnShutdown := context.AfterFunc(s.ctx, func() {
+		_ = c.Close(websocket.StatusGoingAway, "server shutting down")
+		cancel()
+	})
+	defer stopOnShutdown()
+
+	if err := s.write(ctx, c, encode(connectionEstablished{Type: "connection_established", Timestamp: now(), Message: connectedMessage})); err != nil {
+		return
+	}
+	frames := make(chan []byte, s.cfg.FrameQueue)
+	replies := make(chan reply, s.cfg.ReplyQueue)
+	writerDone := make(chan struct{})
+	go func() { // processor
+		defer close(replies)
+		for data := range frames {
+			rp := s.handleFrame(ctx, device, data)
+			select {
+			case replies <- rp:
+			case <-ctx.Done():
+				return
+			}
+			if rp.close {
+				return
+			}
+		}
+	}()
+	go func() { // writer
+		defer close(writerDone)
+		defer cancel()
+		for rp := range replies {
+			if rp.close {
+				c.Close(websocket.StatusInternalError, "invalid JSON")
+				return
+			}
+			msg := rp.msg
+			if rp.wait != nil {
+				var res Result
+				select {
+				case res = <-rp.wait:
+				case <-ctx.Done():
+					return
+				}
+				msg = s.storeReply(rp.s, rp.frame, res)
+			}
+			if err := s.write(ctx, c, msg); err != nil {
+				return
+			}
+		}
+	}()
+
+	// reader (this goroutine)
+	for {
+		typ, data, err := c.Read(ctx)
+		if err != nil {
+			break
+		}
+		if typ != websocket.MessageText {
+			// A binary frame is not JSON text: legacy closed with 1011 like any unparsable frame.
+			data = nil
+		}
+		select {
+		case frames <- data:
+		case <-ctx.Done():
+		}
+		if ctx.Err() != nil {
+			break
+		}
+	}
+	close(frames)
+	cancel()
+	<-writerDone
+	c.CloseNow()
+}
+
+func (s *Service) write(ctx context.Context, c *websocket.Conn, msg []byte) error {
+	wctx, cancel := context.WithTimeout(ctx, s.cfg.WriteTimeout)
+	defer cancel()
+	return c.Write(wctx, websocket.MessageText, msg)
+}
+
+// handleFrame dispatches one inbound frame (contract §1.2).
+func (s *Service) handleFrame(ctx context.Context, device string, data []byte) reply {
+	if data == nil {
+		return reply{close: true}
+	}
+	f, err := sample.Decode(data)
+	switch {
+	case errors.Is(err, sample.ErrNotJSON):
+		return reply{close: true}
+	case err != nil:
+		return reply{msg: errorFrame(err.Error(), data)}
+	}
+	switch f.Type {
+	case sample.TypePing:
+		return reply{msg: encode(pong{Type: "pong", Timestamp: now()})}
+	case sample.TypeHello:
+		id, ok := f.DeviceID()
+		if err := s.checkDevice(device, id, ok); err != nil {
+			return reply{msg: errorFrame(err.Error(), f.JSON)}
+		}
+		s.touchDevice(ctx, f, "hello")
+		if !ok {
+			id = "unknown"
+		}
+		return reply{msg: encode(helloAck{Type: "hello_ack", Timestamp: now(), Message: "HELLO acknowledged for " + id})}
+	case sample.TypeHeartbeat:
+		id, ok := f.DeviceID()
+		if err := s.checkDevice(device, id, ok); err != nil {
+			return reply{msg: errorFrame(err.Error(), f.JSON)}
+		}
+		s.touchDevice(ctx, f, "heartbeat")
+		ack := heartbeatAck{Type: "heartbeat_ack", Timestamp: now()}
+		if ok {
+			ack.DeviceID = &id
+		}
+		return reply{msg: encode(ack)}
+	}
+	p, err := s.prepare(ctx, device, f)
+	if err != nil {
+		return reply{msg: errorFrame(err.Error(), f.JSON)}
+	}
+	return reply{wait: s.store.Submit(ctx, p), s: p.Sample, frame: f.JSON}
+}
+
+// storeReply turns a store result into the ack or error frame.
+func (s *Service) storeReply(smp *sample.Sample, frame []byte, res Result) []byte {
+	if res.Err != nil {
+		s.log.Warn("sample not stored", "sample_id", smp.SampleID, "device_id", smp.DeviceID, "err", res.Err)
+		return errorFrame(res.Err.Error(), frame)
+	}
+	return encode(ackFor(smp, res.Status))
+}
+
+// touchDevice records a hello/heartbeat on the device row. Failures are logged, never
+// answered with an error (a heartbeat must always be acknowledged, §1.2).
+func (s *Service) touchDevice(ctx context.Context, f *sample.Frame, kind string) {
+	if _, ok := f.DeviceID(); !ok {
+		return
+	}
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	if err := s.store.TouchDevice(ctx, f, kind); err != nil {
+		s.log.Warn("device "+kind+" not recorded", "err", err)
+	}
+}

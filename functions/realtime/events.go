@@ -1,0 +1,252 @@
+package realtime
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+
+	cloudevents "github.com/cloudevents/sdk-go/v2"
+	cehttp "github.com/cloudevents/sdk-go/v2/protocol/http"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/sqalfn/sqal/shared/alert"
+	"github.com/sqalfn/sqal/shared/httpapi"
+	"github.com/sqalfn/sqal/shared/sample"
+	"github.com/sqalfn/sqal/shared/sqalread"
+)
+
+// TypePredictionCreated is the event of the prediction step this function forwards
+// (the same as ml.TypePredictionCreated, whose data is ml.PredictionEvent; shared/ml is
+// not imported so the realtime binary does not carry the ML code; a test pins both).
+const TypePredictionCreated = "sqal.prediction.created"
+
+// broadcast is what travels on the Redis channel: the client message, built once by the
+// instance that received the event, plus what the per-client filters test.
+type broadcast struct {
+	ID       string          `json:"id"` // "<source> <id>" of the CloudEvent, for logs
+	Kind     string          `json:"kind"`
+	DeviceID *string         `json:"device_id,omitempty"`
+	SiteCode *string         `json:"site_code,omitempty"`
+	Grade    *string         `json:"grade,omitempty"`
+	Message  json.RawMessage `json:"message"`
+}
+
+// errBadEvent marks an event that retrying cannot fix (answered 400).
+type errBadEvent struct{ error }
+
+func bad(format string, args ...any) error { return errBadEvent{fmt.Errorf(format, args...)} }
+
+// serveEvent receives one CloudEvent (binary or structured mode) from the Trigger.
+func (s *Server) serveEvent(w http.ResponseWriter, r *http.Request) {
+	e, err := cehttp.NewEventFromHTTPRequest(r)
+	if err == nil {
+		err = e.Validate()
+	}
+	if err != nil {
+		s.metrics.event(r.Context(), "unknown", "invalid")
+		httpapi.ProblemDetail(w, http.StatusBadRequest, "invalid CloudEvent: "+err.Error())
+		return
+	}
+	result, err := s.Publish(r.Context(), *e)
+	s.metrics.event(r.Context(), e.Type(), result)
+	var be errBadEvent
+	switch {
+	case errors.As(err, &be):
+		httpapi.ProblemDetail(w, http.StatusBadRequest, err.Error())
+	case err != nil:
+		s.log.Error("realtime: publish event", "id", e.ID(), "type", e.Type(), "err", err)
+		httpapi.ProblemDetail(w, http.StatusInternalServerError, "publish failed")
+	default:
+		w.WriteHeader(http.StatusAccepted)
+	}
+}
+
+// Publish turns e into a client message and publishes it to every realtime instance,
+// once per (source, id). The result is "published" or "duplicate" (or "invalid"/"error").
+func (s *Server) Publish(ctx context.Context, e cloudevents.Event) (string, error) {
+	b, err := s.toBroadcast(e)
+	if err != nil {
+		return "invalid", err
+	}
+	payload, err := json.Marshal(b)
+	if err != nil {
+		return "error", fmt.Errorf("encode broadcast %s: %w", b.ID, err)
+	}
+	// Knative delivers at least once, possibly to another instance: the first delivery
+	// claims the id; later ones are acknowledged without a second broadcast.
+	key := "sqal:realtime:seen:" + e.Source() + "\x00" + e.ID()
+	fresh, err := s.rdb.SetNX(ctx, key, 1, s.cfg.DedupeTTL).Result()
+	if err != nil {
+		return "error", fmt.Errorf("dedupe event %s: %w", b.ID, err)
+	}
+	if !fresh {
+		return "duplicate", nil
+	}
+	if err := s.rdb.Publish(ctx, s.cfg.Channel, payload).Err(); err != nil {
+		// Release the claim so the redelivery that our 500 provokes is broadcast.
+		if derr := s.rdb.Del(context.WithoutCancel(ctx), key).Err(); derr != nil {
+			err = errors.Join(err, derr)
+		}
+		return "error", fmt.Errorf("publish event %s: %w", b.ID, err)
+	}
+	return "published", nil
+}
+
+func (s *Server) toBroadcast(e cloudevents.Event) (*broadcast, error) {
+	id := e.Source() + " " + e.ID()
+	switch e.Type() {
+	case sample.TypeStored:
+		var d sample.StoredEvent
+		if err := json.Unmarshal(e.Data(), &d); err != nil {
+			return nil, bad("decode %s %s: %w", e.Type(), id, err)
+		}
+		if len(d.SensorUpdate) == 0 || !json.Valid(d.SensorUpdate) || strings.TrimSpace(string(d.SensorUpdate)) == "null" {
+			return nil, bad("%s %s: no sensor_update message", e.Type(), id)
+		}
+		return &broadcast{ID: id, Kind: typeSensorUpdate, DeviceID: &d.DeviceID, SiteCode: nonEmpty(d.SiteCode),
+			Grade: &d.FinalGrade, Message: d.SensorUpdate}, nil
+
+	case alert.TypeRaised:
+		var a sqalread.AlertDB
+		if err := json.Unmarshal(e.Data(), &a); err != nil {
+			return nil, bad("decode %s %s: %w", e.Type(), id, err)
+		}
+		data, err := json.Marshal(&a)
+		if err != nil {
+			return nil, fmt.Errorf("encode alert %s: %w", id, err)
+		}
+		msg, err := json.Marshal(alertFrame{Type: typeAlert, Timestamp: stamp(s.now()), Data: data, Payload: a.Payload()})
+		if err != nil {
+			return nil, fmt.Errorf("encode alert %s: %w", id, err)
+		}
+		return &broadcast{ID: id, Kind: typeAlert, DeviceID: &a.DeviceID, SiteCode: extension(e, alert.ExtSite), Message: msg}, nil
+
+	case TypePredictionCreated:
+		var p predictionData
+		if err := json.Unmarshal(e.Data(), &p); err != nil {
+			return nil, bad("decode %s %s: %w", e.Type(), id, err)
+		}
+		if p.SampleID == "" {
+			return nil, bad("%s %s: sample_id is required", e.Type(), id)
+		}
+		msg, err := json.Marshal(predictionFrame{Type: typePrediction, Timestamp: stamp(s.now()), Data: predictionOut{
+			SampleID: p.SampleID, ModelName: p.ModelName, ModelVersion: p.ModelVersion,
+			Score: p.Score, Grade: p.Grade, Explanations: p.Explanations,
+		}})
+		if err != nil {
+			return nil, fmt.Errorf("encode prediction %s: %w", id, err)
+		}
+		dev := nonEmpty(p.DeviceID)
+		if dev == nil {
+			dev = extension(e, alert.ExtDevice)
+		}
+		return &broadcast{ID: id, Kind: typePrediction, DeviceID: dev, SiteCode: extension(e, alert.ExtSite), Message: msg}, nil
+	}
+	return nil, bad("unsupported event type %q", e.Type())
+}
+
+type alertFrame struct {
+	Type      string                `json:"type"`
+	Timestamp string                `json:"timestamp"`
+	Data      json.RawMessage       `json:"data"`
+	Payload   sqalread.AlertPayload `json:"payload"`
+}
+
+// predictionData is read leniently from sqal.prediction.created: only the keys the
+// dashboard message needs.
+type predictionData struct {
+	SampleID     string          `json:"sample_id"`
+	DeviceID     *string         `json:"device_id"`
+	ModelName    *string         `json:"model_name"`
+	ModelVersion *string         `json:"model_version"`
+	Score        *float64        `json:"score"`
+	Grade        *string         `json:"grade"`
+	Explanations json.RawMessage `json:"explanations"`
+}
+
+// predictionFrame is the [NEW] "prediction" message: one per stored prediction, sent as
+// its own message (clients ignore unknown types, contract §4).
+type predictionFrame struct {
+	Type      string        `json:"type"`
+	Timestamp string        `json:"timestamp"`
+	Data      predictionOut `json:"data"`
+}
+
+type predictionOut struct {
+	SampleID     string          `json:"sample_id"`
+	ModelName    *string         `json:"model_name"`
+	ModelVersion *string         `json:"model_version"`
+	Score        *float64        `json:"score"`
+	Grade        *string         `json:"grade"`
+	Explanations json.RawMessage `json:"explanations"`
+}
+
+func nonEmpty(p *string) *string {
+	if p == nil || *p == "" {
+		return nil
+	}
+	return p
+}
+
+func extension(e cloudevents.Event, name string) *string {
+	v, ok := e.Extensions()[name]
+	if !ok {
+		return nil
+	}
+	s, ok := v.(string)
+	if !ok || s == "" {
+		return nil
+	}
+	return &s
+}
+
+// fanOut delivers every message of the Redis channel to this instance's clients until
+// Close. go-redis re-subscribes by itself after a connection loss; messages published
+// meanwhile are lost for this instance (pub/sub has no replay), which a dashboard
+// tolerates: the next sample refreshes it.
+func (s *Server) fanOut(ps *redis.PubSub) {
+	defer close(s.subDone)
+	defer ps.Close()
+	ch := ps.Channel(redis.WithChannelSize(1024))
+	for {
+		select {
+		case <-s.shutdown:
+			return
+		case m, ok := <-ch:
+			if !ok {
+				return
+			}
+			var b broadcast
+			if err := json.Unmarshal([]byte(m.Payload), &b); err != nil || len(b.Message) == 0 {
+				s.log.Warn("realtime: undecodable fan-out message", "err", err)
+				continue
+			}
+			s.broadcastTo(&b)
+		}
+	}
+}
+
+// latestSample returns the latest_sample data (SampleDict + final_score, final_grade,
+// timestamp), or nil when there is no sample or no database.
+func (s *Server) latestSample(ctx context.Context) (json.RawMessage, error) {
+	if s.db == nil {
+		return nil, nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, s.cfg.LatestSampleTimeout)
+	defer cancel()
+	d, err := sqalread.LatestSample(ctx, s.db)
+	if errors.Is(err, sqalread.ErrNoSample) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	b, err := json.Marshal(d.Live())
+	if err != nil {
+		return nil, fmt.Errorf("encode latest sample: %w", err)
+	}
+	return b, nil
+}
