@@ -19,6 +19,7 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/sqalfn/sqal/shared/audit"
 	"github.com/sqalfn/sqal/shared/config"
 	"github.com/sqalfn/sqal/shared/events"
 	"github.com/sqalfn/sqal/shared/httpapi"
@@ -30,7 +31,7 @@ import (
 var Function = runtime.Function{
 	Target:  "AIAPI",
 	Service: "ai-api",
-	Needs:   runtime.Needs{DB: true},
+	Needs:   runtime.Needs{DB: true, Outbox: true},
 	HTTP:    setup,
 }
 
@@ -128,6 +129,19 @@ func (a *API) fail(w http.ResponseWriter, r *http.Request, err error) {
 	default:
 		a.log.ErrorContext(r.Context(), "request failed", "path", r.URL.Path, "err", err)
 		detail(w, http.StatusInternalServerError, "Internal Server Error")
+	}
+}
+
+// record appends an audit row for a change of the registry or a training request; a
+// failure is logged, not answered (the change is done).
+func (a *API) record(r *http.Request, action, resourceType, resourceID, details, failure string) {
+	e := audit.FromRequest(r, action, resourceType, resourceID)
+	e.Details, e.Status = details, "success"
+	if failure != "" {
+		e.Status, e.ErrorMessage = "failed", failure
+	}
+	if err := audit.Record(r.Context(), a.db, e); err != nil {
+		a.log.ErrorContext(r.Context(), "audit record failed", "action", action, "resource", resourceType, "err", err)
 	}
 }
 

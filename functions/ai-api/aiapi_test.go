@@ -171,6 +171,10 @@ func TestTrainingRequests(t *testing.T) {
 	if code != 200 || int(list["total"].(float64)) != created || len(list["trainings"].([]any)) != created {
 		t.Fatalf("list: %d %v", code, list)
 	}
+	var audited int
+	if err := e.db.QueryRow(context.Background(), `SELECT count(*) FROM audit_log WHERE resource_type = 'training_job'`).Scan(&audited); err != nil || audited != created {
+		t.Fatalf("%d audited training requests for %d created (%v)", audited, created, err)
+	}
 	if code, m := e.do("GET", "/api/ai/training/00000000-0000-0000-0000-000000000000", ""); code != 404 || m["detail"] != "Training job not found" {
 		t.Fatalf("unknown job: %d %v", code, m)
 	}

@@ -146,6 +146,7 @@ func (a *API) activate(w http.ResponseWriter, r *http.Request) {
 		a.registryError(w, r, err)
 		return
 	}
+	a.recordModelChange(r, "activate", rec)
 	httpapi.JSON(w, http.StatusOK, withMessage("Model activated successfully", view(rec, false)))
 }
 
@@ -155,6 +156,7 @@ func (a *API) deactivate(w http.ResponseWriter, r *http.Request) {
 		a.registryError(w, r, err)
 		return
 	}
+	a.recordModelChange(r, "deactivate", rec)
 	httpapi.JSON(w, http.StatusOK, withMessage("Model deactivated successfully", view(rec, false)))
 }
 
@@ -173,6 +175,7 @@ func (a *API) rollback(w http.ResponseWriter, r *http.Request) {
 		a.registryError(w, r, err)
 		return
 	}
+	a.recordModelChange(r, "rollback", rec)
 	httpapi.JSON(w, http.StatusOK, withMessage("Model rolled back successfully", view(rec, false)))
 }
 

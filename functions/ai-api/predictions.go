@@ -9,6 +9,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/sqalfn/sqal/shared/audit"
 	"github.com/sqalfn/sqal/shared/features"
 	"github.com/sqalfn/sqal/shared/httpapi"
 	"github.com/sqalfn/sqal/shared/ml"
@@ -311,6 +312,7 @@ func (a *API) putLabel(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, r, fmt.Errorf("store label: %w", err))
 		return
 	}
+	a.record(r, audit.ActionUpdate, "sample_label", req.SampleID, fmt.Sprintf("Grade opérateur %s", req.Grade), "")
 	httpapi.JSON(w, http.StatusCreated, map[string]any{"message": "Label stored", "sample_id": req.SampleID,
 		"grade": req.Grade, "score": req.Score})
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 
+	"github.com/sqalfn/sqal/shared/audit"
 	"github.com/sqalfn/sqal/shared/events"
 	"github.com/sqalfn/sqal/shared/httpapi"
 	"github.com/sqalfn/sqal/shared/ml"
@@ -201,6 +202,8 @@ func (a *API) createJob(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, r, err)
 		return
 	}
+	a.record(r, audit.ActionCreate, "training_job", j.ID,
+		fmt.Sprintf("Entraînement %s demandé (%d époques)", spec.ModelType, spec.Epochs), "")
 	httpapi.JSON(w, http.StatusCreated, withMessage("Training job created", j))
 }
 

@@ -31,7 +31,7 @@ const Consumer = "alerts"
 var Function = runtime.Function{
 	Target:  "Alerts",
 	Service: "alerts",
-	Needs:   runtime.Needs{DB: true},
+	Needs:   runtime.Needs{DB: true, Outbox: true},
 	Event:   setup,
 }
 
@@ -47,20 +47,29 @@ func setup(_ context.Context, env *runtime.Env) (runtime.EventHandler, error) {
 // Handle processes one sqal.sample.stored event inside tx (the transaction that also
 // records the event as processed). Undecodable data is a permanent failure.
 func Handle(ctx context.Context, tx pgx.Tx, e cloudevents.Event) error {
-	if e.Type() != sample.TypeStored {
-		return events.Permanent(fmt.Errorf("alerts: unexpected event type %q", e.Type()))
-	}
-	var s sample.StoredEvent
-	if err := json.Unmarshal(e.Data(), &s); err != nil {
-		return events.Permanent(fmt.Errorf("alerts: decode %s data of event %s: %w", e.Type(), e.ID(), err))
-	}
-	if s.SampleID == "" || s.DeviceID == "" {
-		return events.Permanent(fmt.Errorf("alerts: event %s: sample_id and device_id are required", e.ID()))
+	s, err := decode(e)
+	if err != nil {
+		return events.Permanent(err)
 	}
 	if _, err := Raise(ctx, tx, s); err != nil {
 		return err
 	}
 	return nil
+}
+
+// decode reads the data of a sqal.sample.stored event; every error is the sender's.
+func decode(e cloudevents.Event) (sample.StoredEvent, error) {
+	var s sample.StoredEvent
+	if e.Type() != sample.TypeStored {
+		return s, fmt.Errorf("alerts: unexpected event type %q", e.Type())
+	}
+	if err := json.Unmarshal(e.Data(), &s); err != nil {
+		return s, fmt.Errorf("alerts: decode %s data of event %s: %w", e.Type(), e.ID(), err)
+	}
+	if s.SampleID == "" || s.DeviceID == "" {
+		return s, fmt.Errorf("alerts: event %s: sample_id and device_id are required", e.ID())
+	}
+	return s, nil
 }
 
 // Raise evaluates the rules on s and stores the alerts it raises inside tx, adding one

@@ -136,15 +136,25 @@ func (s *Server) routes() http.Handler {
 	return rt
 }
 
-// fail answers err in the former target's shape: httpapi's legacy mapping, with the
-// message repeated under "message" for status errors (§0.3).
+// fail answers err in the former target's shape: a validation error as FastAPI's 422
+// list, a status error with its message, anything else as a logged 500 whose cause is
+// not sent. Messages go under "detail" and, for the dashboard's error helper, "message".
 func fail(w http.ResponseWriter, r *http.Request, err error) {
+	var ve *httpapi.ValidationError
 	var se *httpapi.StatusError
-	if errors.As(err, &se) && se.Status < 500 {
+	switch {
+	case errors.As(err, &ve):
+		httpapi.Fail(w, r, err)
+	case errors.As(err, &se) && se.Status < 500:
 		detail(w, se.Status, se.Msg)
-		return
+	default:
+		status, msg := http.StatusInternalServerError, "Internal Server Error"
+		if se != nil {
+			status, msg = se.Status, se.Msg
+		}
+		slog.ErrorContext(r.Context(), "request failed", "path", r.URL.Path, "status", status, "error", err)
+		detail(w, status, msg)
 	}
-	httpapi.Fail(w, r, err)
 }
 
 // detail writes {"detail": msg, "message": msg}.

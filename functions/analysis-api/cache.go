@@ -48,3 +48,9 @@ func (a *aggregateCache) JSON(ctx context.Context, name, params string, ttl time
 		return b, nil
 	})
 }
+
+// invalidate makes every cached SQAL aggregate stale (after a write of this API). A
+// failure is logged by the cache; the TTL still bounds staleness.
+func (a *aggregateCache) invalidate(ctx context.Context) {
+	_ = a.c.BumpTags(context.WithoutCancel(ctx), sqalread.SamplesTag)
+}

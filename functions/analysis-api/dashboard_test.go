@@ -106,7 +106,7 @@ func TestFoieGrasAlerts(t *testing.T) {
 func TestCacheInvalidation(t *testing.T) {
 	e := newEnv(t, true)
 	ctx := context.Background()
-	seedSamples(t, e.db)
+	seedDevices(t, e) // and the samples
 	total := func(path, key string) any {
 		t.Helper()
 		return e.get(t, path, http.StatusOK).(map[string]any)[key]
@@ -150,6 +150,18 @@ func TestCacheInvalidation(t *testing.T) {
 		t.Errorf("dashboard after a new generation: got %v, want 7", got)
 	}
 
+	// A device update of this API invalidates the aggregates at once.
+	active := func() any { return total("/api/dashboard/metrics/", "activeDevices") }
+	if got := active(); got != 2.0 {
+		t.Fatalf("active devices: %v, want 2", got)
+	}
+	if code, body := e.do(t, http.MethodPatch, "/api/sensors/devices/ESP32_LL_01", `{"status":"maintenance"}`); code != http.StatusOK {
+		t.Fatalf("patch: %d %s", code, body)
+	}
+	if got := active(); got != 1.0 {
+		t.Errorf("active devices after an update: %v, want 1", got)
+	}
+
 	// Redis gone: still correct, from the database.
 	if err := e.rdb.Close(); err != nil {
 		t.Fatal(err)
@@ -161,4 +173,19 @@ func TestCacheInvalidation(t *testing.T) {
 	}
 	assertJSON(t, "without Redis", e.get(t, "/api/analysis/grade-distribution/", http.StatusOK),
 		`{"distribution":{"A+":1,"A":2,"B":3,"C":1,"REJECT":1}}`)
+}
+
+// TestFoieGrasFromColumns: the foie-gras values ingest stores as columns are used
+// without decoding the frame (and win over it).
+func TestFoieGrasFromColumns(t *testing.T) {
+	e := newEnv(t, false)
+	insert(t, e.db, "sensor_samples", row{"timestamp": t0.Add(-time.Minute), "device_id": "D", "sample_id": "C1",
+		"fusion_final_grade": "C", "fusion_final_score": 0.5, "foie_gras_lobe_thickness_mm": 44.0, "foie_gras_delta_e": 9.5,
+		"raw_message": rawFrame(99, 99, 99), "raw_message_encoding": "zstd"})
+	got := e.get(t, "/api/dashboard/foie-gras-metrics/", http.StatusOK).(map[string]any)
+	assertJSON(t, "instant", got["instant_metrics"], `{"thickness_mm":44,"l_star":0,"delta_e":9.5,"volume_mm3":0}`)
+	assertJSON(t, "alerts", got["alerts"], `[
+	  {"type":"color_deviation","severity":"critical","message":"Déviation couleur critique (ΔE > 8.0)"},
+	  {"type":"dimensional","severity":"high","message":"Sous-remplissage détecté (-6.0 mm)"},
+	  {"type":"quality","severity":"medium","message":"Grade C détecté"}]`)
 }

@@ -2,6 +2,7 @@ package analysisapi
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/sqalfn/sqal/shared/audit"
 	"github.com/sqalfn/sqal/shared/httpapi"
 	"github.com/sqalfn/sqal/shared/sample"
 )
@@ -96,8 +98,13 @@ ORDER BY d.created_at DESC NULLS LAST, d.device_id`+fmt.Sprintf(` LIMIT %d OFFSE
 // errNoDevice is answered 404 "Device not found" (the former target's text).
 var errNoDevice = errors.New("device not found")
 
-func (s *Server) readDevice(r *http.Request, id string) (device, error) {
-	d, err := scanDevice(s.db.QueryRow(r.Context(), `SELECT `+deviceColumns+` FROM sqal_devices d WHERE d.device_id = $2`,
+// rowQuerier is a pool or a transaction.
+type rowQuerier interface {
+	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
+}
+
+func (s *Server) readDevice(ctx context.Context, db rowQuerier, id string) (device, error) {
+	d, err := scanDevice(db.QueryRow(ctx, `SELECT `+deviceColumns+` FROM sqal_devices d WHERE d.device_id = $2`,
 		s.onlineSince(), id))
 	if errors.Is(err, pgx.ErrNoRows) {
 		return d, errNoDevice
@@ -110,7 +117,7 @@ func (s *Server) readDevice(r *http.Request, id string) (device, error) {
 
 // device serves GET /api/sensors/devices/{device_id}.
 func (s *Server) device(w http.ResponseWriter, r *http.Request) {
-	d, err := s.readDevice(r, r.PathValue("device_id"))
+	d, err := s.readDevice(r.Context(), s.db, r.PathValue("device_id"))
 	if errors.Is(err, errNoDevice) {
 		detail(w, http.StatusNotFound, "Device not found")
 		return
@@ -283,19 +290,50 @@ func (s *Server) updateDevice(w http.ResponseWriter, r *http.Request) {
 		}
 		sets = append(sets, "metadata = "+expr)
 	}
-	tag, err := s.db.Exec(r.Context(), `UPDATE sqal_devices SET `+strings.Join(sets, ", ")+` WHERE device_id = $1`, args...)
+
+	// The change and its audit row commit together (backend-new §3.6: update/device).
+	ctx := r.Context()
+	tx, err := s.db.Begin(ctx)
 	if err != nil {
 		fail(w, r, fmt.Errorf("update device %q: %w", id, err))
 		return
 	}
-	if tag.RowsAffected() == 0 {
+	defer func() { _ = tx.Rollback(ctx) }()
+	// Lock the row first so that "before" is what this update changes.
+	if _, err := tx.Exec(ctx, `SELECT 1 FROM sqal_devices WHERE device_id = $1 FOR UPDATE`, id); err != nil {
+		fail(w, r, fmt.Errorf("lock device %q: %w", id, err))
+		return
+	}
+	before, err := s.readDevice(ctx, tx, id)
+	if errors.Is(err, errNoDevice) {
 		detail(w, http.StatusNotFound, "Device not found")
 		return
 	}
-	d, err := s.readDevice(r, id)
 	if err != nil {
 		fail(w, r, err)
 		return
 	}
-	httpapi.JSON(w, http.StatusOK, d)
+	if _, err := tx.Exec(ctx, `UPDATE sqal_devices SET `+strings.Join(sets, ", ")+` WHERE device_id = $1`, args...); err != nil {
+		fail(w, r, fmt.Errorf("update device %q: %w", id, err))
+		return
+	}
+	after, err := s.readDevice(ctx, tx, id)
+	if err != nil {
+		fail(w, r, err)
+		return
+	}
+	e := audit.FromRequest(r, audit.ActionUpdate, "device", id)
+	e.Details = "Device updated"
+	e.Changes = map[string]device{"before": before, "after": after}
+	if err := audit.Record(ctx, tx, e); err != nil {
+		fail(w, r, fmt.Errorf("update device %q: %w", id, err))
+		return
+	}
+	if err := tx.Commit(ctx); err != nil {
+		fail(w, r, fmt.Errorf("update device %q: commit: %w", id, err))
+		return
+	}
+	// Device counters are part of cached aggregates (dashboard metrics, overview).
+	s.cache.invalidate(ctx)
+	httpapi.JSON(w, http.StatusOK, after)
 }

@@ -85,6 +85,7 @@ func TestUpdateDevice(t *testing.T) {
 		"firmwareVersion":"3.0.1","firmware":"3.0.1","location":"Quai 3","siteCode":"LS","lastSeen":"2026-11-27T09:50:00.000000+00:00",
 		"ipAddress":"10.0.0.9","macAddress":null,"totalMeasurements":0,"createdAt":"2026-11-24T10:00:00.000000+00:00"}`)
 	assertJSON(t, "persisted", e.get(t, "/api/sensors/devices/ESP32_OLD", http.StatusOK), toJSON(t, got))
+	first := got
 
 	// null resets: the name to the id, the status to active (then computed), the
 	// location to the hello frame's, the firmware to none.
@@ -92,6 +93,20 @@ func TestUpdateDevice(t *testing.T) {
 	assertJSON(t, "reset", got, `{"id":"ESP32_OLD","deviceId":"ESP32_OLD","name":"ESP32_OLD","type":"ESP32","status":"offline",
 		"firmwareVersion":null,"firmware":null,"location":"Ligne B","siteCode":"LS","lastSeen":"2026-11-27T09:50:00.000000+00:00",
 		"ipAddress":"10.0.0.9","macAddress":null,"totalMeasurements":0,"createdAt":"2026-11-24T10:00:00.000000+00:00"}`)
+
+	// Each update is audited with its before/after.
+	var action, resType, resID, details, user, changes string
+	var n int
+	if err := e.db.QueryRow(context.Background(), `SELECT count(*) OVER (), action, resource_type, resource_id, details, user_name, changes
+		FROM audit_log ORDER BY seq LIMIT 1`).Scan(&n, &action, &resType, &resID, &details, &user, &changes); err != nil {
+		t.Fatal(err)
+	}
+	if n != 2 || action != "update" || resType != "device" || resID != "ESP32_OLD" || details != "Device updated" || user != "anonymous" {
+		t.Errorf("audit row: %d %s %s %s %s %s", n, action, resType, resID, details, user)
+	}
+	ch := decode(t, []byte(changes)).(map[string]any)
+	assertJSON(t, "audit before", ch["before"], deviceOld)
+	assertJSON(t, "audit after", ch["after"], toJSON(t, first))
 
 	// An empty object changes nothing.
 	assertJSON(t, "empty", patch("/api/sensors/devices/ESP32_LL_01", `{}`, http.StatusOK), deviceLL)

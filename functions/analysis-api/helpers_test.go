@@ -38,6 +38,14 @@ type testEnv struct {
 // clock fixed at t0. withRedis=false runs without a cache.
 func newEnv(t *testing.T, withRedis bool) *testEnv {
 	t.Helper()
+	return newEnvWith(t, withRedis)
+}
+
+// newEnvTB is newEnv for benchmarks (no cache: every request reaches PostgreSQL).
+func newEnvTB(tb testing.TB) *testEnv { return newEnvWith(tb, false) }
+
+func newEnvWith(t testing.TB, withRedis bool) *testEnv {
+	t.Helper()
 	e := &testEnv{db: testenv.DB(t)}
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
 	var rdb redis.UniversalClient

@@ -12,6 +12,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/sqalfn/sqal/shared/httpapi"
+	"github.com/sqalfn/sqal/shared/quality"
 )
 
 // historyItem is one analysis of GET /api/analysis/history/ (§2.5): the former target's
@@ -101,7 +102,7 @@ func (s *Server) history(w http.ResponseWriter, r *http.Request) {
 	}
 	var args []any
 	where := f.where(&args)
-	total, err := s.count(r.Context(), "history", f.key(), where, args)
+	total, err := s.count(r.Context(), f, "TRUE")
 	if err != nil {
 		fail(w, r, err)
 		return
@@ -194,14 +195,26 @@ FROM sensor_samples WHERE `+cond, args...).Scan(
 	httpapi.JSON(w, http.StatusOK, d)
 }
 
-// count returns the number of samples matching where, cached under the sample
-// generation: the paging of a list polled every 5 s must not count a million rows each
-// time, and only a new sample changes the count (the filters are absolute periods).
-func (s *Server) count(ctx context.Context, list, key, where string, args []any) (int64, error) {
-	b, err := s.cache.JSON(ctx, "count:"+list, key, s.cfg.StatsCacheTTL, func(ctx context.Context) (any, error) {
+// count returns the number of samples matching f (and cond, a condition on other
+// columns, "TRUE" for none), cached under the sample generation: a list polled every
+// 5 s must not count a million rows each time. Without cond the count comes from the
+// hourly rollup (quality.GradeTotals); with one, from the samples.
+func (s *Server) count(ctx context.Context, f filter, cond string) (int64, error) {
+	b, err := s.cache.JSON(ctx, "count", cond+" "+f.key(), s.cfg.StatsCacheTTL, func(ctx context.Context) (any, error) {
+		if cond == "TRUE" {
+			totals, err := quality.GradeTotals(ctx, s.db, f.period())
+			if err != nil {
+				return nil, err
+			}
+			if f.Grade != "" {
+				return totals[f.Grade].N, nil
+			}
+			return quality.Sum(totals).N, nil
+		}
+		var args []any
 		var n int64
-		if err := s.db.QueryRow(ctx, `SELECT count(*) FROM sensor_samples WHERE `+where, args...).Scan(&n); err != nil {
-			return nil, fmt.Errorf("count %s: %w", list, err)
+		if err := s.db.QueryRow(ctx, `SELECT count(*) FROM sensor_samples WHERE `+f.where(&args)+` AND `+cond, args...).Scan(&n); err != nil {
+			return nil, fmt.Errorf("count samples where %s: %w", cond, err)
 		}
 		return n, nil
 	})
@@ -210,7 +223,7 @@ func (s *Server) count(ctx context.Context, list, key, where string, args []any)
 	}
 	var n int64
 	if err := json.Unmarshal(b, &n); err != nil {
-		return 0, fmt.Errorf("count %s: decode cached count: %w", list, err)
+		return 0, fmt.Errorf("decode cached count: %w", err)
 	}
 	return n, nil
 }

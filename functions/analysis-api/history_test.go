@@ -160,3 +160,15 @@ func TestRouting(t *testing.T) {
 		assertJSON(t, tc.method+" "+tc.path, normalizeNumbers(v), tc.want)
 	}
 }
+
+// TestDatabaseFailure: a database error is a 500 in the legacy shape, never an empty
+// 200 (the legacy back end swallowed them).
+func TestDatabaseFailure(t *testing.T) {
+	e := newEnv(t, false)
+	e.db.Close()
+	for _, path := range []string{"/api/analysis/history/", "/api/analysis/stats/", "/api/sensors/devices/", "/api/dashboard/metrics/",
+		"/api/dashboard/foie-gras-metrics/", "/api/analysis/history/S1", "/api/export/samples?format=json"} {
+		assertJSON(t, path, e.get(t, path, http.StatusInternalServerError),
+			`{"detail":"Internal Server Error","message":"Internal Server Error"}`)
+	}
+}

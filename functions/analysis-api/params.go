@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/sqalfn/sqal/shared/httpapi"
+	"github.com/sqalfn/sqal/shared/quality"
 	"github.com/sqalfn/sqal/shared/sample"
 )
 
@@ -136,6 +137,11 @@ func (f filter) where(args *[]any) string {
 		}
 	}
 	return strings.Join(conds, " AND ")
+}
+
+// period is the filter's device and time bounds (the grade is applied by the caller).
+func (f filter) period() quality.Period {
+	return quality.Period{DeviceID: f.DeviceID, Start: f.Start, End: f.End, EndExclusive: f.EndExclusive}
 }
 
 // key identifies the filter in a cache key.

@@ -27,7 +27,7 @@ func sensorList[T any](s *Server, w http.ResponseWriter, r *http.Request, listKe
 	}
 	var args []any
 	where := f.where(&args) + " AND " + cond
-	total, err := s.count(r.Context(), listKey+" "+cond, f.key(), where, args)
+	total, err := s.count(r.Context(), f, cond)
 	if err != nil {
 		fail(w, r, err)
 		return

@@ -30,7 +30,7 @@ func periodFilter(p *httpapi.ParamSet) filter {
 }
 
 // stats serves GET /api/analysis/stats/: over the whole period (every sample when no
-// dates are given), in SQL.
+// dates are given), from the hourly rollup plus the partial hours at its edges.
 func (s *Server) stats(w http.ResponseWriter, r *http.Request) {
 	p := httpapi.Params(r)
 	f := periodFilter(p)
@@ -48,42 +48,35 @@ func (s *Server) stats(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) loadStats(ctx context.Context, f filter) (analysisStats, error) {
-	var args []any
-	where := f.where(&args)
+	totals, err := quality.GradeTotals(ctx, s.db, f.period())
+	if err != nil {
+		return analysisStats{}, err
+	}
 	st := analysisStats{GradeDistribution: map[string]int64{}}
-	var avg *float64
+	all := quality.Sum(totals)
 	var defects int64
-	if err := s.db.QueryRow(ctx, `SELECT count(*), avg(fusion_final_score),
-  count(*) FILTER (WHERE fusion_final_grade IN ('C', 'REJECT'))
-FROM sensor_samples WHERE `+where, args...).Scan(&st.TotalAnalyses, &avg, &defects); err != nil {
-		return st, fmt.Errorf("compute analysis stats: %w", err)
+	for g, t := range totals {
+		st.GradeDistribution[g] = t.N
+		if g == "C" || g == "REJECT" {
+			defects += t.N
+		}
 	}
-	if avg != nil {
-		st.AverageQuality = quality.Round(*avg, 3)
-	}
-	if st.TotalAnalyses > 0 {
-		st.DefectRate = quality.Round(float64(defects)/float64(st.TotalAnalyses)*100, 2)
-	}
-	var err error
-	if st.GradeDistribution, err = s.gradeCounts(ctx, f); err != nil {
-		return st, err
+	if st.TotalAnalyses = all.N; all.N > 0 {
+		st.AverageQuality = quality.Round(all.SumScore/float64(all.N), 3)
+		st.DefectRate = quality.Round(float64(defects)/float64(all.N)*100, 2)
 	}
 	return st, nil
 }
 
 // gradeCounts counts samples per fusion grade; only grades present appear.
 func (s *Server) gradeCounts(ctx context.Context, f filter) (map[string]int64, error) {
-	var args []any
-	where := f.where(&args)
-	rows, err := s.db.Query(ctx, `SELECT fusion_final_grade, count(*) FROM sensor_samples WHERE `+where+` GROUP BY 1`, args...)
+	totals, err := quality.GradeTotals(ctx, s.db, f.period())
 	if err != nil {
-		return nil, fmt.Errorf("count grades: %w", err)
+		return nil, err
 	}
-	out := map[string]int64{}
-	var g string
-	var n int64
-	if _, err := pgx.ForEachRow(rows, []any{&g, &n}, func() error { out[g] = n; return nil }); err != nil {
-		return nil, fmt.Errorf("count grades: %w", err)
+	out := make(map[string]int64, len(totals))
+	for g, t := range totals {
+		out[g] = t.N
 	}
 	return out, nil
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/sethvargo/go-envconfig"
 
 	"github.com/sqalfn/sqal/shared/edge"
+	"github.com/sqalfn/sqal/shared/ratelimit"
 	"github.com/sqalfn/sqal/shared/routes"
 	"github.com/sqalfn/sqal/shared/runtime"
 )
@@ -36,7 +37,12 @@ type Config struct {
 	// replaced. Knative creates a cluster-local host name per Service.
 	ServiceURLTemplate string `env:"GATEWAY_SERVICE_URL_TEMPLATE, default=http://{service}.{namespace}.svc.cluster.local"`
 	Namespace          string `env:"GATEWAY_NAMESPACE, default=sqal"`
-	CORS               edge.CORSConfig
+	// ServiceURLs overrides the template for some services ("ingest=http://127.0.0.1:9001,
+	// alerts=..."): where the functions do not share one naming scheme, as in the
+	// multi-process rehearsal of the cluster (tools/rehearsal), one port per function.
+	ServiceURLs map[string]string `env:"GATEWAY_SERVICE_URLS, separator=="`
+	CORS        edge.CORSConfig
+	RateLimit   edge.RateLimitConfig
 }
 
 func setup(ctx context.Context, env *runtime.Env) (http.Handler, error) {
@@ -44,24 +50,35 @@ func setup(ctx context.Context, env *runtime.Env) (http.Handler, error) {
 	if err := envconfig.ProcessWith(ctx, &envconfig.Config{Target: &cfg, Lookuper: env.Lookup}); err != nil {
 		return nil, fmt.Errorf("gateway config: %w", err)
 	}
-	return New(cfg, routes.Default(), env.Logger)
+	// env.Redis is nil unless the function needs Redis: the budgets are then kept per
+	// instance (shared/ratelimit's in-memory fallback).
+	return New(cfg, routes.Default(), env.Logger,
+		ratelimit.New(env.Redis, ratelimit.Options{Prefix: "sqal:edge:", Logger: env.Logger}))
 }
 
-// New builds the proxying router for a route table.
-func New(cfg Config, table routes.Table, logger *slog.Logger) (http.Handler, error) {
+// New builds the proxying router for a route table. With a limiter, cfg.RateLimit's
+// budgets apply (inside CORS, so that a browser can read a 429).
+func New(cfg Config, table routes.Table, logger *slog.Logger, limiter ...*ratelimit.Limiter) (http.Handler, error) {
 	if logger == nil {
 		logger = slog.Default()
 	}
 	services := map[string]http.Handler{}
 	for _, svc := range table.Services() {
 		raw := strings.NewReplacer("{service}", svc, "{namespace}", cfg.Namespace).Replace(cfg.ServiceURLTemplate)
+		if u, ok := cfg.ServiceURLs[svc]; ok {
+			raw = u
+		}
 		target, err := url.Parse(raw)
 		if err != nil || target.Scheme == "" || target.Host == "" {
 			return nil, fmt.Errorf("gateway: bad URL %q for service %s", raw, svc)
 		}
 		services[svc] = proxyTo(svc, target, logger)
 	}
-	return edge.SecurityHeaders(edge.CORS(cfg.CORS, edge.Router(table, services))), nil
+	var h http.Handler = edge.Router(table, services)
+	if len(limiter) > 0 {
+		h = edge.RateLimit(cfg.RateLimit, limiter[0], h)
+	}
+	return edge.SecurityHeaders(edge.CORS(cfg.CORS, h)), nil
 }
 
 // proxyTo forwards requests (WebSocket upgrades included: httputil.ReverseProxy

@@ -3,15 +3,16 @@ package gateway
 import (
 	"context"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"log/slog"
 	"net/url"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/coder/websocket"
+	"github.com/sethvargo/go-envconfig"
 
 	"github.com/sqalfn/sqal/shared/edge"
 	"github.com/sqalfn/sqal/shared/routes"
@@ -94,5 +95,30 @@ func TestDeadServiceAnswers502(t *testing.T) {
 func TestBadTemplateFailsAtSetup(t *testing.T) {
 	if _, err := New(Config{ServiceURLTemplate: "not a url", Namespace: "x"}, routes.Default(), nil); err == nil {
 		t.Fatal("bad template accepted")
+	}
+}
+
+// TestServiceURLsOverrideTheTemplate: GATEWAY_SERVICE_URLS ("svc=url,...") wins over
+// the template for the services it names (the multi-process rehearsal gives every
+// function its own port).
+func TestServiceURLsOverrideTheTemplate(t *testing.T) {
+	api := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusTeapot) }))
+	defer api.Close()
+	var cfg Config
+	l := envconfig.MapLookuper(map[string]string{"GATEWAY_SERVICE_URLS": "sqal-api=" + api.URL + ",ingest=http://127.0.0.1:1"})
+	if err := envconfig.ProcessWith(context.Background(), &envconfig.Config{Target: &cfg, Lookuper: l}); err != nil {
+		t.Fatal(err)
+	}
+	if got := cfg.ServiceURLs["sqal-api"]; got != api.URL {
+		t.Fatalf("GATEWAY_SERVICE_URLS parsed as %v", cfg.ServiceURLs)
+	}
+	h, err := New(cfg, routes.Default(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest("GET", "/api/sqal/devices", nil))
+	if rec.Code != http.StatusTeapot {
+		t.Fatalf("overridden service: %d %s", rec.Code, rec.Body)
 	}
 }

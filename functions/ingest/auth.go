@@ -94,9 +94,16 @@ func (s *Service) checkDevice(authenticated, frameDevice string, present bool) e
 		return nil
 	}
 	if !present || frameDevice != authenticated {
-		return fmt.Errorf("device_id %q does not match the device key", frameDevice)
+		return &deviceMismatchError{device: frameDevice}
 	}
 	return nil
+}
+
+// deviceMismatchError is a frame of another device than the authenticated one.
+type deviceMismatchError struct{ device string }
+
+func (e *deviceMismatchError) Error() string {
+	return fmt.Sprintf("device_id %q does not match the device key", e.device)
 }
 
 func (s *Service) httpAuthError(w http.ResponseWriter, r *http.Request, err error) {

@@ -6,8 +6,10 @@
 // validate and adapt the frame (shared/sample), then store the device upsert, the
 // sample row and its sqal.sample.stored outbox event in one transaction, and reply.
 //
-// Lot resolution (§1.7 step 6) needs lots_gavage, which this schema does not have: the
-// frame's lot_id is stored as sent and code_lot is kept in its column.
+// Lot resolution (§1.7): the row's lot_id is the frame's lot_id, else the lots_gavage
+// row whose code_lot the device sent (demo branch). The QR step's further fallback (the
+// site's most recently updated lot) belongs to the traceability consumer of
+// sqal.sample.stored, which gets lot_id, code_lot and site_code in the event.
 package ingest
 
 import (
@@ -16,6 +18,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -31,7 +34,7 @@ import (
 var Function = runtime.Function{
 	Target:  "Ingest",
 	Service: "ingest",
-	Needs:   runtime.Needs{DB: true, Redis: true},
+	Needs:   runtime.Needs{DB: true, Redis: true, Outbox: true},
 	HTTP:    setup,
 }
 
@@ -166,10 +169,22 @@ func (s *Service) prepare(ctx context.Context, device string, f *sample.Frame) (
 	if err := s.allow(ctx, smp.DeviceID); err != nil {
 		return nil, err
 	}
-	raw, enc := sample.EncodeRaw(nil, f.Raw)
+	raw, enc := sample.EncodeRaw(getRawBuf(), f.Raw)
 	e, err := newStoredEvent(ctx, smp)
 	if err != nil {
 		return nil, err
 	}
-	return &Pending{Sample: smp, Row: smp.Row(raw, enc), Event: e}, nil
+	return &Pending{Sample: smp, Row: smp.Row(raw, enc), Event: e, raw: raw}, nil
+}
+
+// rawPool recycles raw_message buffers (~52 KB per full frame) on the WebSocket path,
+// where the writer knows when the store is done with them; other paths leave them to GC.
+var rawPool = sync.Pool{New: func() any { return []byte(nil) }}
+
+func getRawBuf() []byte { return rawPool.Get().([]byte)[:0] }
+
+func putRawBuf(b []byte) {
+	if b != nil && cap(b) <= 1<<20 {
+		rawPool.Put(b[:0]) //nolint:staticcheck // a slice header per Put is fine here
+	}
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -356,6 +357,10 @@ func TestInvalidJSONClosesWith1011(t *testing.T) {
 			if s := websocket.CloseStatus(err); s != websocket.StatusInternalError {
 				t.Fatalf("close status = %v (%v), want 1011", s, err)
 			}
+			var ce websocket.CloseError
+			if !errors.As(err, &ce) || !strings.HasPrefix(ce.Reason, "invalid JSON") || len(ce.Reason) > 123 {
+				t.Errorf("close reason %q", ce.Reason)
+			}
 		})
 	}
 }
@@ -581,4 +586,114 @@ func TestShutdownClosesWithGoingAway(t *testing.T) {
 		t.Fatalf("close status = %v (%v), want 1001", s, err)
 	}
 	svc.Store().Wait()
+}
+
+// Frames of several MiB are accepted (contract §1.1: at least 1 MiB, legacy 16 MiB).
+func TestLargeFrameAccepted(t *testing.T) {
+	h := newHarness(t, testenv.DB(t), nil)
+	ws := h.dial(t, "/ws/sensors/", nil)
+	big := mutateJSON(t, fixtures.Load(t, fixtures.Minimal), "padding", strings.Repeat("x", 3<<20))
+	if m := ws.roundTrip(big); m["status"] != "saved" {
+		t.Fatalf("3 MiB frame: %v", m)
+	}
+	var stored []byte
+	var enc string
+	if err := h.db.QueryRow(context.Background(), `SELECT raw_message, raw_message_encoding FROM sensor_samples`).Scan(&stored, &enc); err != nil {
+		t.Fatal(err)
+	}
+	if back, err := sample.DecodeRaw(enc, stored); err != nil || !bytes.Equal(back, big) {
+		t.Fatalf("raw_message round trip: %v", err)
+	}
+}
+
+func mutateJSON(t *testing.T, b []byte, key string, value any) []byte {
+	t.Helper()
+	var m map[string]any
+	if err := json.Unmarshal(b, &m); err != nil {
+		t.Fatal(err)
+	}
+	m[key] = value
+	out, err := json.Marshal(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// The legacy simulator never reads replies (§1.1 quirk): samples keep being stored.
+func TestClientThatNeverReads(t *testing.T) {
+	h := newHarness(t, testenv.DB(t), nil)
+	ws := h.dial(t, "/ws/sensors/", nil)
+	base := fixtures.Load(t, fixtures.Minimal)
+	const n = 150
+	for i := range n {
+		ws.send(withID(base, fmt.Sprintf("NR-%04d", i)))
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for count(t, h.db, `SELECT count(*) FROM sensor_samples`) < n {
+		if time.Now().After(deadline) {
+			t.Fatalf("stored %d of %d samples from a client that reads nothing", count(t, h.db, `SELECT count(*) FROM sensor_samples`), n)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// Many devices at once: group commits share hot rows (device rows, the hourly rollup of
+// migration 00040); none may deadlock or fail.
+func TestConcurrentDevicesStoreEverything(t *testing.T) {
+	h := newHarness(t, testenv.DB(t), map[string]string{"INGEST_MAX_GROUP": "8"})
+	base := fixtures.Load(t, fixtures.Minimal)
+	const conns, perConn = 12, 25
+	errs := make(chan error, conns)
+	clients := make([]*wsClient, conns)
+	for c := range clients {
+		clients[c] = h.dial(t, "/ws/sensors/", nil)
+	}
+	for c, ws := range clients {
+		go func() {
+			dev := fmt.Sprintf("ESP32_LL_%02d", c)
+			for i := range perConn {
+				frame := bytes.Replace(withID(base, fmt.Sprintf("C%02d-%03d", c, i)), []byte(`"ESP32_LL_01"`), []byte(`"`+dev+`"`), 1)
+				for range 1 + boolInt(i%5 == 4) { // some duplicates inside the stream
+					ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+					err := ws.c.Write(ctx, websocket.MessageText, frame)
+					cancel()
+					if err != nil {
+						errs <- err
+						return
+					}
+				}
+			}
+			for i := 0; i < perConn+perConn/5; i++ {
+				b, err := ws.readRaw()
+				if err != nil {
+					errs <- err
+					return
+				}
+				if !bytes.Contains(b, []byte(`"type":"ack"`)) {
+					errs <- fmt.Errorf("%s", b)
+					return
+				}
+			}
+			errs <- nil
+		}()
+	}
+	for range conns {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := count(t, h.db, `SELECT count(*) FROM sensor_samples`); n != conns*perConn {
+		t.Errorf("rows = %d, want %d", n, conns*perConn)
+	}
+	if n := count(t, h.db, `SELECT count(*) FROM event_outbox`); n != conns*perConn {
+		t.Errorf("events = %d, want %d", n, conns*perConn)
+	}
+}
+
+func boolInt(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }

@@ -2,7 +2,6 @@ package ingest
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -35,7 +34,7 @@ type Store struct {
 	timeout  time.Duration
 	reqs     chan *storeReq
 	wg       sync.WaitGroup
-	insert   string
+	inserts  []string // inserts[n]: the INSERT of n samples
 	onStored func(n int)
 }
 
@@ -44,6 +43,7 @@ type Pending struct {
 	Sample *sample.Sample
 	Row    []any
 	Event  cloudevents.Event
+	raw    []byte // raw_message buffer (pooled)
 }
 
 // Result of storing one sample: Status is StatusSaved or StatusDuplicate when Err is nil.
@@ -64,23 +64,55 @@ var ErrStorage = errors.New("storage failure")
 // NewStore starts workers committing groups of at most maxBatch samples. The workers
 // stop when ctx ends (pending requests then fail).
 func NewStore(ctx context.Context, db *pgxpool.Pool, log *slog.Logger, workers, maxBatch int, timeout time.Duration) *Store {
-	cols := make([]string, len(sample.Columns))
-	params := make([]string, len(sample.Columns))
-	for i, c := range sample.Columns {
-		cols[i] = `"` + c + `"`
-		params[i] = fmt.Sprintf("$%d", i+1)
-	}
 	st := &Store{
 		db: db, log: log, maxBatch: max(1, maxBatch), timeout: timeout,
-		reqs: make(chan *storeReq, 4*max(1, maxBatch)),
-		insert: "INSERT INTO sensor_samples (" + strings.Join(cols, ", ") + ") VALUES (" +
-			strings.Join(params, ", ") + ") ON CONFLICT (sample_id) DO NOTHING RETURNING id",
+		reqs:    make(chan *storeReq, 4*max(1, maxBatch)),
+		inserts: make([]string, max(1, maxBatch)+1),
+	}
+	for n := 1; n <= st.maxBatch; n++ {
+		st.inserts[n] = insertSQL(n)
 	}
 	for range max(1, workers) {
 		st.wg.Add(1)
 		go st.work(ctx)
 	}
 	return st
+}
+
+// insertSQL is one INSERT statement for n samples. One statement per group, not one per
+// sample: statement-level triggers on sensor_samples (the hourly rollup of migration
+// 00040 upserts hot rows) then fire once per group and lock their rows in one sorted
+// order, so concurrent groups neither deadlock nor pay the rollup n times.
+func insertSQL(n int) string {
+	cols := make([]string, len(sample.Columns))
+	for i, c := range sample.Columns {
+		cols[i] = `"` + c + `"`
+	}
+	codeLot := slices.Index(sample.Columns, "code_lot")
+	var b strings.Builder
+	b.WriteString("INSERT INTO sensor_samples (" + strings.Join(cols, ", ") + ") VALUES ")
+	for r := range n {
+		if r > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteByte('(')
+		base := r * len(sample.Columns)
+		for i, c := range sample.Columns {
+			if i > 0 {
+				b.WriteString(", ")
+			}
+			if c == "lot_id" {
+				// Lot resolution (§1.7): the frame's lot_id, else the lot whose code_lot
+				// the device sent (demo branch). lots_gavage exists from migration 00042 on.
+				fmt.Fprintf(&b, "COALESCE($%d::integer, (SELECT id FROM lots_gavage WHERE code_lot = $%d::varchar))", base+i+1, base+codeLot+1)
+				continue
+			}
+			fmt.Fprintf(&b, "$%d", base+i+1)
+		}
+		b.WriteByte(')')
+	}
+	b.WriteString(" ON CONFLICT (sample_id) DO NOTHING RETURNING sample_id")
+	return b.String()
 }
 
 // Wait blocks until the workers have stopped (after the NewStore context ended).
@@ -233,38 +265,48 @@ func (st *Store) commit(ctx context.Context, group []*storeReq) ([]string, error
 	}
 	defer tx.Rollback(context.WithoutCancel(ctx)) //nolint:errcheck // no-op after commit
 
-	b := &pgx.Batch{}
-	for _, id := range ids {
-		d := devices[id]
-		b.Queue(upsertDeviceSQL, d.id, d.firmware, d.site, d.profile, d.lastSeen)
-	}
+	// Samples first; the device upserts go last, right before COMMIT: every sample of a
+	// device updates that device's row, so its lock is what concurrent groups queue on,
+	// and holding it only for the commit (not the 140 KB inserts) keeps the workers
+	// parallel.
+	// Rows in sample_id order (group is sorted in place; the caller reads statuses by
+	// the same indexes): two instances storing the same replayed samples take the
+	// unique-index locks in the same order.
+	slices.SortStableFunc(group, func(a, b *storeReq) int { return strings.Compare(a.p.Sample.SampleID, b.p.Sample.SampleID) })
+	args := make([]any, 0, len(group)*len(sample.Columns))
 	for _, r := range group {
-		b.Queue(st.insert, r.p.Row...)
+		args = append(args, r.p.Row...)
 	}
-	br := tx.SendBatch(ctx, b)
-	for range ids {
-		if _, err := br.Exec(); err != nil {
-			br.Close()
-			return fail("upsert device", err)
-		}
-	}
-	statuses := make([]string, len(group))
-	for i, r := range group {
-		var id [16]byte
-		switch err := br.QueryRow().Scan(&id); {
-		case err == nil:
-			statuses[i] = StatusSaved
-		case errors.Is(err, pgx.ErrNoRows):
-			statuses[i] = StatusDuplicate // first write wins, no event (§1.7 step 3a)
-		default:
-			br.Close()
-			return fail("insert sample "+r.p.Sample.SampleID, err)
-		}
-	}
-	if err := br.Close(); err != nil {
+	rows, err := tx.Query(ctx, st.inserts[len(group)], args...)
+	if err != nil {
 		return fail("insert samples", err)
 	}
-	// The outbox rows of the group travel in one pipelined batch (see batchTx).
+	inserted := make(map[string]bool, len(group))
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			rows.Close()
+			return fail("insert samples", err)
+		}
+		inserted[id] = true
+	}
+	if err := rows.Err(); err != nil {
+		return fail("insert samples", err)
+	}
+	// RETURNING lists the rows written: the first of a sample_id in the group is saved,
+	// anything else (already stored, or repeated in the group) is a duplicate — first
+	// write wins, no event (§1.7 step 3a).
+	statuses := make([]string, len(group))
+	for i, r := range group {
+		id := r.p.Sample.SampleID
+		if inserted[id] {
+			statuses[i] = StatusSaved
+			inserted[id] = false
+		} else {
+			statuses[i] = StatusDuplicate
+		}
+	}
+	// The outbox rows (see batchTx) and the device upserts travel in one pipelined batch.
 	ob := &batchTx{Tx: tx, b: &pgx.Batch{}}
 	for i, r := range group {
 		if statuses[i] != StatusSaved {
@@ -274,10 +316,23 @@ func (st *Store) commit(ctx context.Context, group []*storeReq) ([]string, error
 			return fail("outbox "+r.p.Sample.SampleID, err)
 		}
 	}
-	if ob.b.Len() > 0 {
-		if err := tx.SendBatch(ctx, ob.b).Close(); err != nil {
-			return fail("outbox", err)
+	nEvents := ob.b.Len()
+	for _, id := range ids {
+		d := devices[id]
+		ob.b.Queue(upsertDeviceSQL, d.id, d.firmware, d.site, d.profile, d.lastSeen)
+	}
+	br := tx.SendBatch(ctx, ob.b)
+	for i := range ob.b.Len() {
+		if _, err := br.Exec(); err != nil {
+			br.Close()
+			if i < nEvents {
+				return fail("outbox", err)
+			}
+			return fail("upsert device", err)
 		}
+	}
+	if err := br.Close(); err != nil {
+		return fail("outbox and devices", err)
 	}
 	if err := tx.Commit(ctx); err != nil {
 		return fail("commit", err)
@@ -313,9 +368,9 @@ func newStoredEvent(ctx context.Context, s *sample.Sample) (cloudevents.Event, e
 	if err != nil {
 		return cloudevents.Event{}, err
 	}
-	data, err := json.Marshal(s.Event(update))
+	data, err := s.EventJSON(update)
 	if err != nil {
-		return cloudevents.Event{}, fmt.Errorf("encode %s event %s: %w", sample.TypeStored, s.SampleID, err)
+		return cloudevents.Event{}, err
 	}
 	e := cloudevents.NewEvent()
 	e.SetID(s.SampleID)

@@ -58,7 +58,7 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 type ItemResult struct {
 	Index    int    `json:"index"`
 	SampleID string `json:"sample_id,omitempty"`
-	Status   string `json:"status"` // saved | duplicate | invalid | rate_limited | error
+	Status   string `json:"status"` // saved | duplicate | invalid | forbidden | rate_limited | error
 	Error    string `json:"error,omitempty"`
 	Field    string `json:"field,omitempty"`
 	// FusionScore and FusionGrade as in the WebSocket ack (stored items only).
@@ -180,18 +180,16 @@ func (s *Service) prepareItem(ctx context.Context, device string, i int, frame [
 	}
 	p, err := s.prepare(ctx, device, f)
 	if err != nil {
-		if id, ok := f.DeviceID(); ok && p == nil {
-			_ = id
-		}
 		var ve *sample.ValidationError
 		var rl *RateLimitError
+		var dm *deviceMismatchError
 		switch {
 		case errors.As(err, &ve):
 			ir.Status, ir.Error, ir.Field, ir.status = "invalid", err.Error(), ve.Field, http.StatusUnprocessableEntity
 		case errors.As(err, &rl):
 			ir.Status, ir.Error, ir.status, ir.retryAfter = "rate_limited", err.Error(), http.StatusTooManyRequests, rl.RetryAfter
-		case s.auth.on:
-			ir.Status, ir.Error, ir.status = "invalid", err.Error(), http.StatusForbidden
+		case errors.As(err, &dm):
+			ir.Status, ir.Error, ir.status = "forbidden", err.Error(), http.StatusForbidden
 		default:
 			ir.Status, ir.Error, ir.status = "error", err.Error(), http.StatusInternalServerError
 		}

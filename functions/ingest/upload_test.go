@@ -194,3 +194,32 @@ func TestRateLimit(t *testing.T) {
 		t.Fatalf("other device: %v", m)
 	}
 }
+
+func TestLotResolvedFromCodeLot(t *testing.T) {
+	h := newHarness(t, testenv.DB(t), nil)
+	var lotID int
+	if err := h.db.QueryRow(context.Background(),
+		`INSERT INTO lots_gavage (code_lot, site_code) VALUES ('LL2511001', 'LL') RETURNING id`).Scan(&lotID); err != nil {
+		t.Fatal(err)
+	}
+	minimal := fixtures.Load(t, fixtures.Minimal)
+	url := h.srv.URL + "/api/ingest/samples"
+	for id, frame := range map[string][]byte{
+		"L-1": mutateJSON(t, withID(minimal, "L-1"), "code_lot", "LL2511001"),                               // resolved
+		"L-2": mutateJSON(t, mutateJSON(t, withID(minimal, "L-2"), "code_lot", "LL2511001"), "lot_id", 777), // sent lot_id wins
+		"L-3": mutateJSON(t, withID(minimal, "L-3"), "code_lot", "UNKNOWN"),                                 // no such lot
+	} {
+		if s, _, b := post(t, url, "application/json", frame, nil); s != 201 {
+			t.Fatalf("%s: %d %s", id, s, b)
+		}
+	}
+	for id, want := range map[string]int{"L-1": lotID, "L-2": 777, "L-3": 0} {
+		var got *int
+		if err := h.db.QueryRow(context.Background(), `SELECT lot_id FROM sensor_samples WHERE sample_id = $1`, id).Scan(&got); err != nil {
+			t.Fatal(err)
+		}
+		if (got == nil && want != 0) || (got != nil && *got != want) {
+			t.Errorf("%s: lot_id %v, want %d", id, got, want)
+		}
+	}
+}

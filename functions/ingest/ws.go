@@ -1,10 +1,14 @@
 package ingest
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"io"
 	"net/http"
+	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/coder/websocket"
 
@@ -29,11 +33,30 @@ import (
 // replayed samples are acked "duplicate").
 
 type reply struct {
-	msg   []byte        // ready reply, or nil
-	wait  <-chan Result // store result to turn into msg
-	s     *sample.Sample
-	frame []byte // echoed on a storage error
-	close bool   // close with 1011 after the previous replies
+	msg    []byte        // ready reply, or nil
+	wait   <-chan Result // store result to turn into msg
+	s      *sample.Sample
+	frame  []byte // echoed on a storage error
+	close  bool   // close with 1011 after the previous replies
+	reason string
+	buf    *bytes.Buffer // the frame's pooled buffer, released after the reply
+	raw    []byte        // the raw_message buffer, released after the reply
+}
+
+var framePool = sync.Pool{New: func() any { return bytes.NewBuffer(make([]byte, 0, 192<<10)) }}
+
+func getFrameBuf() *bytes.Buffer {
+	b := framePool.Get().(*bytes.Buffer)
+	b.Reset()
+	return b
+}
+
+// putFrameBuf recycles a frame buffer; oversized ones (rare multi-MiB frames) are left
+// to the garbage collector so the pool does not pin memory.
+func putFrameBuf(b *bytes.Buffer) {
+	if b != nil && b.Cap() <= 1<<20 {
+		framePool.Put(b)
+	}
 }
 
 func (s *Service) serveWS(w http.ResponseWriter, r *http.Request) {
@@ -69,13 +92,18 @@ func (s *Service) serveWS(w http.ResponseWriter, r *http.Request) {
 	if err := s.write(ctx, c, encode(connectionEstablished{Type: "connection_established", Timestamp: now(), Message: connectedMessage})); err != nil {
 		return
 	}
-	frames := make(chan []byte, s.cfg.FrameQueue)
+	frames := make(chan *bytes.Buffer, s.cfg.FrameQueue)
 	replies := make(chan reply, s.cfg.ReplyQueue)
 	writerDone := make(chan struct{})
 	go func() { // processor
 		defer close(replies)
-		for data := range frames {
+		for buf := range frames {
+			var data []byte
+			if buf != nil {
+				data = buf.Bytes()
+			}
 			rp := s.handleFrame(ctx, device, data)
+			rp.buf = buf
 			select {
 			case replies <- rp:
 			case <-ctx.Done():
@@ -91,7 +119,8 @@ func (s *Service) serveWS(w http.ResponseWriter, r *http.Request) {
 		defer cancel()
 		for rp := range replies {
 			if rp.close {
-				c.Close(websocket.StatusInternalError, "invalid JSON")
+				// Legacy closed with 1011 and the parser message as reason (<= 123 bytes).
+				_ = c.Close(websocket.StatusInternalError, rp.reason)
 				return
 			}
 			msg := rp.msg
@@ -104,24 +133,36 @@ func (s *Service) serveWS(w http.ResponseWriter, r *http.Request) {
 				}
 				msg = s.storeReply(rp.s, rp.frame, res)
 			}
-			if err := s.write(ctx, c, msg); err != nil {
+			err := s.write(ctx, c, msg)
+			putFrameBuf(rp.buf) // the store and the reply are done with the frame
+			putRawBuf(rp.raw)
+			if err != nil {
 				return
 			}
 		}
 	}()
 
-	// reader (this goroutine)
+	// reader (this goroutine). Frames are read into pooled buffers: a 140 KB frame read
+	// with Conn.Read would allocate ~0.5 MB while its slice grows.
 	for {
-		typ, data, err := c.Read(ctx)
+		typ, rd, err := c.Reader(ctx)
 		if err != nil {
 			break
 		}
-		if typ != websocket.MessageText {
-			// A binary frame is not JSON text: legacy closed with 1011 like any unparsable frame.
-			data = nil
+		var buf *bytes.Buffer
+		if typ == websocket.MessageText {
+			buf = getFrameBuf()
+			if _, err := buf.ReadFrom(rd); err != nil {
+				putFrameBuf(buf)
+				break // read limit exceeded or connection lost: coder/websocket closes it
+			}
+		} else if _, err := io.Copy(io.Discard, rd); err != nil {
+			break
 		}
+		// A binary frame (buf == nil) is not JSON text: legacy closed with 1011 like any
+		// unparsable frame.
 		select {
-		case frames <- data:
+		case frames <- buf:
 		case <-ctx.Done():
 		}
 		if ctx.Err() != nil {
@@ -143,12 +184,12 @@ func (s *Service) write(ctx context.Context, c *websocket.Conn, msg []byte) erro
 // handleFrame dispatches one inbound frame (contract §1.2).
 func (s *Service) handleFrame(ctx context.Context, device string, data []byte) reply {
 	if data == nil {
-		return reply{close: true}
+		return reply{close: true, reason: "invalid JSON: binary frames are not accepted"}
 	}
 	f, err := sample.Decode(data)
 	switch {
 	case errors.Is(err, sample.ErrNotJSON):
-		return reply{close: true}
+		return reply{close: true, reason: closeReason(err.Error())}
 	case err != nil:
 		return reply{msg: errorFrame(err.Error(), data)}
 	}
@@ -181,7 +222,7 @@ func (s *Service) handleFrame(ctx context.Context, device string, data []byte) r
 	if err != nil {
 		return reply{msg: errorFrame(err.Error(), f.JSON)}
 	}
-	return reply{wait: s.store.Submit(ctx, p), s: p.Sample, frame: f.JSON}
+	return reply{wait: s.store.Submit(ctx, p), s: p.Sample, frame: f.JSON, raw: p.raw}
 }
 
 // storeReply turns a store result into the ack or error frame.
@@ -204,4 +245,16 @@ func (s *Service) touchDevice(ctx context.Context, f *sample.Frame, kind string)
 	if err := s.store.TouchDevice(ctx, f, kind); err != nil {
 		s.log.Warn("device "+kind+" not recorded", "err", err)
 	}
+}
+
+// closeReason fits a close reason into the 123 bytes a close frame allows.
+func closeReason(s string) string {
+	if len(s) <= 123 {
+		return s
+	}
+	s = s[:120]
+	for len(s) > 0 && !utf8.ValidString(s) {
+		s = s[:len(s)-1]
+	}
+	return s + "..."
 }

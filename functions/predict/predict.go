@@ -37,7 +37,7 @@ import (
 var Function = runtime.Function{
 	Target:  "Predict",
 	Service: "predict",
-	Needs:   runtime.Needs{DB: true},
+	Needs:   runtime.Needs{DB: true, Outbox: true},
 	HTTP:    setup,
 }
 

@@ -1,12 +1,12 @@
 package realtime
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
-	"strings"
 
 	cloudevents "github.com/cloudevents/sdk-go/v2"
 	cehttp "github.com/cloudevents/sdk-go/v2/protocol/http"
@@ -69,7 +69,10 @@ func (s *Server) serveEvent(w http.ResponseWriter, r *http.Request) {
 func (s *Server) Publish(ctx context.Context, e cloudevents.Event) (string, error) {
 	b, err := s.toBroadcast(e)
 	if err != nil {
-		return "invalid", err
+		if errors.As(err, new(errBadEvent)) {
+			return "invalid", err
+		}
+		return "error", err
 	}
 	payload, err := json.Marshal(b)
 	if err != nil {
@@ -103,7 +106,7 @@ func (s *Server) toBroadcast(e cloudevents.Event) (*broadcast, error) {
 		if err := json.Unmarshal(e.Data(), &d); err != nil {
 			return nil, bad("decode %s %s: %w", e.Type(), id, err)
 		}
-		if len(d.SensorUpdate) == 0 || !json.Valid(d.SensorUpdate) || strings.TrimSpace(string(d.SensorUpdate)) == "null" {
+		if u := bytes.TrimSpace(d.SensorUpdate); len(u) == 0 || u[0] != '{' {
 			return nil, bad("%s %s: no sensor_update message", e.Type(), id)
 		}
 		return &broadcast{ID: id, Kind: typeSensorUpdate, DeviceID: &d.DeviceID, SiteCode: nonEmpty(d.SiteCode),

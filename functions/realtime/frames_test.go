@@ -3,6 +3,9 @@ package realtime
 import (
 	"encoding/json"
 	"testing"
+	"time"
+
+	cloudevents "github.com/cloudevents/sdk-go/v2"
 )
 
 func TestDecodeClientFrame(t *testing.T) {
@@ -139,4 +142,31 @@ func TestStamp(t *testing.T) {
 	if got != "2026-11-27T07:55:49.401234+00:00" {
 		t.Fatalf("stamp = %s", got)
 	}
+}
+
+func FuzzEventToBroadcast(f *testing.F) {
+	f.Add("sqal.sample.stored", []byte(`{"sample_id":"S","device_id":"D","site_code":"LL","fusion_final_grade":"A","sensor_update":{"type":"sensor_update"}}`))
+	f.Add("sqal.alert.raised", []byte(`{"time":"2026-11-27T07:56:44Z","alert_id":1,"device_id":"D","sample_id":"S","alert_type":"grade_reject","severity":"critical","message":"m","data_context":{"a":1}}`))
+	f.Add("sqal.prediction.created", []byte(`{"sample_id":"S","model_name":"m","model_version":"1","score":0.5,"grade":"B","explanations":{}}`))
+	f.Add("sqal.sample.stored", []byte(`{"sensor_update":null}`))
+	f.Add("sqal.alert.raised", []byte(`{"time":12}`))
+	m, _ := newMetrics(nil, nil)
+	s := &Server{metrics: m, now: time.Now}
+	f.Fuzz(func(t *testing.T, typ string, data []byte) {
+		e := cloudevents.NewEvent()
+		e.SetID("x")
+		e.SetSource("/x")
+		e.SetType(typ)
+		_ = e.SetData(cloudevents.ApplicationJSON, data)
+		b, err := s.toBroadcast(e)
+		if err != nil {
+			return
+		}
+		if !json.Valid(b.Message) {
+			t.Fatalf("%s: message %q is not JSON", typ, b.Message)
+		}
+		if _, err := json.Marshal(b); err != nil {
+			t.Fatalf("broadcast does not encode: %v", err)
+		}
+	})
 }

@@ -5,10 +5,10 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -27,8 +27,9 @@ func testConfig(t *testing.T) Config {
 	return Config{
 		// Channels are global to a Redis server: one per test keeps tests apart even on
 		// a shared TEST_REDIS_URL.
-		Channel:           "sqal:realtime:test:" + t.Name(),
-		PingInterval:      30 * time.Second,
+		Channel:      "sqal:realtime:test:" + t.Name(),
+		PingInterval: time.Hour, // tests of the ping set their own
+
 		QueueSize:         64,
 		SlowClientTimeout: 10 * time.Second,
 		WriteTimeout:      5 * time.Second,
@@ -45,7 +46,7 @@ func (in instance) wsURL() string {
 	return "ws" + strings.TrimPrefix(in.hs.URL, "http") + "/ws/realtime/"
 }
 
-func start(t *testing.T, cfg Config, rdb *redis.Client, db *pgxpool.Pool) instance {
+func start(t *testing.T, cfg Config, rdb *redis.Client, db *pgxpool.Pool, opts ...func(*httptest.Server)) instance {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	srv, err := New(ctx, Deps{Config: cfg, Redis: rdb, DB: db})
@@ -53,7 +54,11 @@ func start(t *testing.T, cfg Config, rdb *redis.Client, db *pgxpool.Pool) instan
 		cancel()
 		t.Fatalf("New: %v", err)
 	}
-	hs := httptest.NewServer(srv)
+	hs := httptest.NewUnstartedServer(srv)
+	for _, o := range opts {
+		o(hs)
+	}
+	hs.Start()
 	t.Cleanup(func() {
 		srv.Close()
 		hs.Close()
@@ -401,26 +406,26 @@ func TestControlFrames(t *testing.T) {
 func TestPingAfterSilence(t *testing.T) {
 	rdb := testenv.Redis(t)
 	cfg := testConfig(t)
-	cfg.PingInterval = 200 * time.Millisecond
+	cfg.PingInterval = 500 * time.Millisecond
 	in := start(t, cfg, rdb, nil)
 	c, _ := dial(t, in)
 
 	start := time.Now()
-	m := c.next(2 * time.Second)
-	if m["type"] != typePing || time.Since(start) < 150*time.Millisecond {
-		t.Fatalf("got %v after %v, want ping after ~200ms", m, time.Since(start))
+	m := c.next(5 * time.Second)
+	if m["type"] != typePing || time.Since(start) < 400*time.Millisecond {
+		t.Fatalf("got %v after %v, want ping after ~500ms", m, time.Since(start))
 	}
 	// Pings repeat while the client stays silent.
-	if m := c.next(2 * time.Second); m["type"] != typePing {
+	if m := c.next(5 * time.Second); m["type"] != typePing {
 		t.Fatalf("want a second ping, got %v", m)
 	}
 	// Client messages restart the timer; server broadcasts do not.
-	deadline := time.Now().Add(600 * time.Millisecond)
+	deadline := time.Now().Add(1500 * time.Millisecond)
 	for time.Now().Before(deadline) {
 		c.send(`{"type":"unknown"}`)
 		time.Sleep(50 * time.Millisecond)
 	}
-	if b, err := c.nextRaw(100 * time.Millisecond); err == nil {
+	if b, err := c.nextRaw(200 * time.Millisecond); err == nil {
 		t.Fatalf("message %s while the client was talking", b)
 	}
 }
@@ -430,21 +435,39 @@ func TestSlowClientDoesNotBlockOthers(t *testing.T) {
 	cfg := testConfig(t)
 	cfg.QueueSize = 4
 	cfg.SlowClientTimeout = 300 * time.Millisecond
-	in := start(t, cfg, rdb, nil)
-
-	slow, _ := dial(t, in) // never reads
+	cfg.WriteTimeout = time.Minute // the slow client must be caught by the queue policy
+	// Small socket buffers on both sides, so a client that does not read blocks the
+	// server's writes after a few messages instead of after megabytes.
+	tcp := func(c net.Conn) *net.TCPConn { return c.(*net.TCPConn) }
+	in := start(t, cfg, rdb, nil, func(hs *httptest.Server) {
+		hs.Config.ConnState = func(c net.Conn, s http.ConnState) {
+			if s == http.StateNew {
+				_ = tcp(c).SetWriteBuffer(8 << 10)
+			}
+		}
+	})
+	slowConn, _, err := websocket.Dial(context.Background(), in.wsURL(), &websocket.DialOptions{HTTPClient: &http.Client{
+		Transport: &http.Transport{DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+			c, err := (&net.Dialer{}).DialContext(ctx, network, addr)
+			if err == nil {
+				_ = tcp(c).SetReadBuffer(4 << 10)
+			}
+			return c, err
+		}},
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer slowConn.CloseNow() // never reads
 	fast, _ := dial(t, in)
-	_ = slow
+	waitFor(t, 5*time.Second, func() bool { return in.srv.Clients() == 2 }, "both clients connected")
 
-	const n = 60
-	var wg sync.WaitGroup
-	wg.Add(1)
+	const n = 40
 	got := make(chan []string, 1)
 	go func() {
-		defer wg.Done()
 		var ids []string
 		for len(ids) < n {
-			b, err := fast.nextRaw(10 * time.Second)
+			b, err := fast.nextRaw(30 * time.Second)
 			if err != nil {
 				break
 			}
@@ -454,12 +477,10 @@ func TestSlowClientDoesNotBlockOthers(t *testing.T) {
 		}
 		got <- ids
 	}()
-	// 256 KB messages fill the slow client's socket buffers after a few.
 	for i := range n {
-		mustPost(t, in, storedEvent(fmt.Sprintf("S%03d", i), "D", nil, "A", 256<<10), false)
-		time.Sleep(10 * time.Millisecond)
+		mustPost(t, in, storedEvent(fmt.Sprintf("S%03d", i), "D", nil, "A", 64<<10), false)
+		time.Sleep(20 * time.Millisecond)
 	}
-	wg.Wait()
 	ids := <-got
 	if len(ids) != n {
 		t.Fatalf("fast client got %d of %d messages", len(ids), n)
@@ -472,7 +493,7 @@ func TestSlowClientDoesNotBlockOthers(t *testing.T) {
 	if in.srv.Dropped() == 0 {
 		t.Fatal("no message dropped for the slow client")
 	}
-	waitFor(t, 5*time.Second, func() bool { return in.srv.Clients() == 1 }, "slow client disconnected")
+	waitFor(t, 10*time.Second, func() bool { return in.srv.Clients() == 1 }, "slow client disconnected")
 }
 
 func waitFor(t *testing.T, d time.Duration, ok func() bool, what string) {

@@ -3,13 +3,17 @@
 // function scaled to zero cannot, so a PingSource wakes this one every minute to
 // deliver whatever is due ({"task":"outbox"}) and once a day to prune what is kept for
 // inspection only ({"task":"retention"}: delivered outbox rows, processed-event
-// records, old dead letters).
+// records). It is also the dead-letter sink of every Trigger: any event that is not a
+// PingSource tick is an event the broker gave up on, and is recorded in
+// event_dead_letters for inspection and replay.
 package relay
 
 import (
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"strconv"
 	"time"
 
 	cloudevents "github.com/cloudevents/sdk-go/v2"
@@ -38,6 +42,36 @@ type Config struct {
 	ProcessedRetention time.Duration `env:"PROCESSED_EVENTS_RETENTION, default=168h"`
 }
 
+// pingType is the type of the events a PingSource sends.
+const pingType = "dev.knative.sources.ping"
+
+// recordDeadLetter stores an undeliverable event with what Knative says about the
+// failure (the knativeerror* extensions it adds before sending to the sink).
+func recordDeadLetter(ctx context.Context, env *runtime.Env, e cloudevents.Event) error {
+	ext := func(name string) string {
+		v, _ := e.Extensions()[name]
+		s, _ := v.(string)
+		return s
+	}
+	status, _ := strconv.Atoi(ext("knativeerrorcode"))
+	reason := ext("knativeerrordata")
+	if b, err := base64.StdEncoding.DecodeString(reason); err == nil {
+		reason = string(b) // Knative base64-encodes the subscriber's response body
+	}
+	d := events.DeadLetter{
+		Origin:     "broker",
+		Subscriber: ext("knativeerrordest"),
+		Event:      e,
+		LastStatus: status,
+		LastError:  reason,
+	}
+	if err := events.WriteDeadLetter(ctx, env.DB, d); err != nil {
+		return fmt.Errorf("record dead letter: %w", err) // 5xx: the broker retries the sink
+	}
+	env.Logger.WarnContext(ctx, "dead letter recorded", "event_id", e.ID(), "type", e.Type(), "subscriber", d.Subscriber, "status", status)
+	return nil
+}
+
 // task is the PingSource payload.
 type task struct {
 	Task string `json:"task"`
@@ -53,6 +87,9 @@ func setup(ctx context.Context, env *runtime.Env) (runtime.EventHandler, error) 
 	}
 	r := events.NewRelay(env.DB, env.Publisher, cfg.Relay, env.Logger)
 	return func(ctx context.Context, e cloudevents.Event) error {
+		if e.Type() != pingType {
+			return recordDeadLetter(ctx, env, e)
+		}
 		var t task
 		if len(e.Data()) > 0 {
 			if err := json.Unmarshal(e.Data(), &t); err != nil {

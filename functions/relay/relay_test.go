@@ -89,6 +89,35 @@ func TestBadTaskIsPermanent(t *testing.T) {
 	}
 }
 
+func TestOtherEventsAreRecordedAsDeadLetters(t *testing.T) {
+	ctx := context.Background()
+	db := testenv.DB(t)
+	h, err := setup(ctx, &runtime.Env{DB: db, Publisher: &recorder{}, Logger: slog.New(slog.DiscardHandler), Lookup: mapLookup{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := cloudevents.NewEvent()
+	e.SetID("MG-1")
+	e.SetSource("/sqal/ingest")
+	e.SetType("sqal.sample.stored")
+	e.SetExtension("knativeerrordest", "http://alerts.sqal.svc.cluster.local")
+	e.SetExtension("knativeerrorcode", "500")
+	e.SetExtension("knativeerrordata", "Ym9vbQ==") // "boom"
+	_ = e.SetData(cloudevents.ApplicationJSON, map[string]string{"sample_id": "MG-1"})
+	if err := h(ctx, e); err != nil {
+		t.Fatal(err)
+	}
+	var subscriber, lastErr string
+	var status int
+	err = db.QueryRow(ctx, `SELECT subscriber, last_status, last_error FROM event_dead_letters WHERE event_id = 'MG-1'`).Scan(&subscriber, &status, &lastErr)
+	if err != nil {
+		t.Fatalf("dead letter not recorded: %v", err)
+	}
+	if subscriber != "http://alerts.sqal.svc.cluster.local" || status != 500 || lastErr != "boom" {
+		t.Fatalf("dead letter = %q %d %q", subscriber, status, lastErr)
+	}
+}
+
 func TestNoBrokerFailsAtSetup(t *testing.T) {
 	if _, err := setup(context.Background(), &runtime.Env{Logger: slog.New(slog.DiscardHandler), Lookup: mapLookup{}}); err == nil {
 		t.Fatal("setup without a publisher succeeded")

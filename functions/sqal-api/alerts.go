@@ -1,6 +1,7 @@
 package sqalapi
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -9,8 +10,11 @@ import (
 	"strings"
 	"time"
 
+	cloudevents "github.com/cloudevents/sdk-go/v2"
 	"github.com/jackc/pgx/v5"
 
+	"github.com/sqalfn/sqal/shared/alert"
+	"github.com/sqalfn/sqal/shared/events"
 	"github.com/sqalfn/sqal/shared/httpapi"
 	"github.com/sqalfn/sqal/shared/sqalread"
 )
@@ -150,23 +154,72 @@ func (a *API) createAlert(w http.ResponseWriter, r *http.Request) {
 		httpapi.WriteValidation(w, items...)
 		return
 	}
-	var id int64
-	err := a.db.QueryRow(r.Context(), `WITH ins AS (
-  INSERT INTO sqal_alerts ("time", device_id, sample_id, alert_type, severity, title, message, defect_details, acknowledged)
-  VALUES ($1, left($2, 100), left($3, 100), left($4, 50), $5, left($4, 200), $6, $7, false)
-  ON CONFLICT (sample_id, alert_type) DO NOTHING
-  RETURNING alert_id)
-SELECT alert_id FROM ins
-UNION ALL
-SELECT alert_id FROM sqal_alerts WHERE sample_id = left($3, 100) AND alert_type = left($4, 50) AND NOT EXISTS (SELECT 1 FROM ins)
-LIMIT 1`,
-		a.now(), vals["device_id"], vals["sample_id"], vals["alert_type"], vals["severity"], vals["message"], nullJSON(dataCtx)).Scan(&id)
+	id, err := a.storeAlert(r.Context(), vals, dataCtx)
 	if err != nil {
-		a.fail(w, r, fmt.Errorf("create alert: %w", err))
+		a.log.ErrorContext(r.Context(), "create alert", "error", err)
+		httpapi.Detail(w, http.StatusInternalServerError, "Unable to create alert")
 		return
 	}
 	a.cache.bump(r.Context())
 	httpapi.JSON(w, http.StatusOK, map[string]int64{"alert_id": id})
+}
+
+// storeAlert inserts the alert and, in the same transaction, its sqal.alert.raised
+// event (the one the alerts step emits), so realtime broadcasts manual alerts too
+// (contract §5.4 #7: SHOULD broadcast). An existing (sample, type) alert is returned
+// as is, without a second event.
+func (a *API) storeAlert(ctx context.Context, vals map[string]string, dataCtx json.RawMessage) (int64, error) {
+	tx, err := a.db.Begin(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("begin: %w", err)
+	}
+	defer func() { _ = tx.Rollback(context.WithoutCancel(ctx)) }()
+	var id int64
+	err = tx.QueryRow(ctx, `INSERT INTO sqal_alerts ("time", device_id, sample_id, alert_type, severity, title, message, defect_details, acknowledged)
+VALUES ($1, left($2, 100), left($3, 100), left($4, 50), $5, left($4, 200), $6, $7, false)
+ON CONFLICT (sample_id, alert_type) DO NOTHING
+RETURNING alert_id`,
+		a.now(), vals["device_id"], vals["sample_id"], vals["alert_type"], vals["severity"], vals["message"], nullJSON(dataCtx)).Scan(&id)
+	if errors.Is(err, pgx.ErrNoRows) {
+		// This sample already has an alert of this type: answer its id.
+		err = tx.QueryRow(ctx, `SELECT alert_id FROM sqal_alerts WHERE sample_id = left($1, 100) AND alert_type = left($2, 50)`,
+			vals["sample_id"], vals["alert_type"]).Scan(&id)
+		if err != nil {
+			return 0, fmt.Errorf("read existing alert: %w", err)
+		}
+		return id, tx.Commit(ctx)
+	}
+	if err != nil {
+		return 0, fmt.Errorf("insert alert: %w", err)
+	}
+	rec, err := sqalread.AlertByID(ctx, tx, id)
+	if err != nil {
+		return 0, err
+	}
+	var site *string
+	if err := tx.QueryRow(ctx, `SELECT site_code FROM sqal_devices WHERE device_id = $1`, rec.DeviceID).Scan(&site); err != nil && !errors.Is(err, pgx.ErrNoRows) {
+		return 0, fmt.Errorf("read device site: %w", err)
+	}
+	e := cloudevents.NewEvent()
+	e.SetID(alert.EventID(rec.SampleID, rec.AlertType))
+	e.SetSource(alert.Source)
+	e.SetType(alert.TypeRaised)
+	e.SetSubject(rec.SampleID)
+	e.SetTime(rec.Time.Time())
+	e.SetExtension(alert.ExtDevice, rec.DeviceID)
+	if site != nil && *site != "" {
+		e.SetExtension(alert.ExtSite, *site)
+	}
+	if err := e.SetData(cloudevents.ApplicationJSON, rec); err != nil {
+		return 0, fmt.Errorf("encode alert event: %w", err)
+	}
+	if err := events.AddToOutbox(ctx, tx, e); err != nil {
+		return 0, err
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return 0, fmt.Errorf("commit alert: %w", err)
+	}
+	return id, nil
 }
 
 func firstType(ve *httpapi.ValidationError) string {
@@ -206,7 +259,8 @@ func (a *API) acknowledge(w http.ResponseWriter, r *http.Request) {
 	tag, err := a.db.Exec(r.Context(), `UPDATE sqal_alerts SET acknowledged = true, acknowledged_at = $2, acknowledged_by = $3
 WHERE alert_id = $1`, id, now, by)
 	if err != nil {
-		a.fail(w, r, fmt.Errorf("acknowledge alert %d: %w", id, err))
+		a.log.ErrorContext(r.Context(), "acknowledge alert", "alert_id", id, "error", err)
+		httpapi.Detail(w, http.StatusInternalServerError, "Échec acquittement")
 		return
 	}
 	if tag.RowsAffected() == 0 {
@@ -214,5 +268,6 @@ WHERE alert_id = $1`, id, now, by)
 		return
 	}
 	a.cache.bump(r.Context())
+	a.recordAcknowledgement(r, id, by)
 	httpapi.JSON(w, http.StatusOK, ackResponse{Success: true, AlertID: int64(id), AcknowledgedBy: by, AcknowledgedAt: stamp(now)})
 }

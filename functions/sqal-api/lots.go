@@ -98,25 +98,28 @@ type lotsAggregatedResponse struct {
 
 // lotsAggregated is #15 GET /api/sqal/integration/lots-aggregated (Euralis analytics):
 // one item per lot, averages rounded to 4 decimals, null only for SQL NULL (legacy
-// turned 0 into null). Cached: it aggregates every sample that has a lot.
+// turned 0 into null). Read from the per-lot rollup, and cached.
 func (a *API) lotsAggregated(w http.ResponseWriter, r *http.Request) {
 	resp, err := get(r.Context(), a.cache, "lots", "all", func(ctx context.Context) (lotsAggregatedResponse, error) {
-		rows, err := a.db.Query(ctx, `WITH g AS (
-  SELECT lot_id, fusion_final_grade AS grade, count(*) AS n FROM sensor_samples
-  WHERE lot_id IS NOT NULL GROUP BY 1, 2
+		// From the per-lot rollup (migration 00043): a few rows per lot instead of
+		// every sample that has a lot.
+		rows, err := a.db.Query(ctx, `WITH t AS (
+  SELECT lot_id, sum(n)::bigint AS n,
+    sum(sum_score) AS ss, sum(n_score) AS ns, sum(sum_tof) AS st, sum(n_tof) AS nt,
+    sum(sum_spectral) AS sp, sum(n_spectral) AS np, sum(sum_freshness) AS sf, sum(n_freshness) AS nf,
+    sum(sum_fat) AS sa, sum(n_fat) AS na, sum(sum_oxidation) AS so, sum(n_oxidation) AS no
+  FROM sqal_sample_lot GROUP BY lot_id
 ), top AS (
-  SELECT DISTINCT ON (lot_id) lot_id, grade FROM g ORDER BY lot_id, n DESC, grade
+  SELECT DISTINCT ON (lot_id) lot_id, grade FROM sqal_sample_lot ORDER BY lot_id, n DESC, grade
 )
-SELECT s.lot_id, count(*),
-  round(avg(s.fusion_final_score)::numeric, 4)::float8, top.grade,
-  round(avg(s.vl53l8ch_quality_score)::numeric, 4)::float8,
-  round(avg(s.as7341_quality_score)::numeric, 4)::float8,
-  round(avg(s.as7341_freshness_index)::numeric, 4)::float8,
-  round(avg(s.as7341_fat_quality_index)::numeric, 4)::float8,
-  round(avg(s.as7341_oxidation_index)::numeric, 4)::float8
-FROM sensor_samples s JOIN top ON top.lot_id = s.lot_id
-WHERE s.lot_id IS NOT NULL
-GROUP BY s.lot_id, top.grade ORDER BY s.lot_id`)
+SELECT t.lot_id, t.n,
+  round((ss / NULLIF(ns, 0))::numeric, 4)::float8, top.grade,
+  round((st / NULLIF(nt, 0))::numeric, 4)::float8,
+  round((sp / NULLIF(np, 0))::numeric, 4)::float8,
+  round((sf / NULLIF(nf, 0))::numeric, 4)::float8,
+  round((sa / NULLIF(na, 0))::numeric, 4)::float8,
+  round((so / NULLIF(no, 0))::numeric, 4)::float8
+FROM t JOIN top ON top.lot_id = t.lot_id ORDER BY t.lot_id`)
 		if err != nil {
 			return lotsAggregatedResponse{}, fmt.Errorf("aggregate lots: %w", err)
 		}

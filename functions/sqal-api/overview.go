@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/sqalfn/sqal/shared/httpapi"
 	"github.com/sqalfn/sqal/shared/quality"
@@ -65,14 +66,23 @@ func (a *API) overview(w http.ResponseWriter, r *http.Request) {
 func (a *API) loadOverview(ctx context.Context) (overviewResponse, error) {
 	now := a.now().UTC()
 	today := time.Date(now.Year(), now.Month(), now.Day(), 0, 0, 0, 0, time.UTC)
-	c, err := a.loadCounters(ctx, now, today)
-	if err != nil {
+	// The window counters, the totals and the metrics window are independent: read
+	// them on three connections at once.
+	var (
+		c       counters
+		totals  counters
+		window  []quality.Sample
+		cadence int64
+	)
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() (err error) { c, err = a.loadCounters(gctx, now, today); return err })
+	g.Go(func() error { return a.loadTotals(gctx, now, &totals) })
+	g.Go(func() (err error) { window, cadence, err = a.loadWindow(gctx, now); return err })
+	if err := g.Wait(); err != nil {
 		return overviewResponse{}, err
 	}
-	window, cadence, err := a.loadWindow(ctx, now)
-	if err != nil {
-		return overviewResponse{}, err
-	}
+	c.total, c.activeAlerts, c.criticalAlerts = totals.total, totals.activeAlerts, totals.criticalAlerts
+	c.totalDevices, c.activeDevices = totals.totalDevices, totals.activeDevices
 	resp := overviewResponse{
 		Stats24h:            overviewStats24h{TotalSamples: c.day.n},
 		GradeDistribution7d: c.grades7d,
@@ -207,17 +217,25 @@ func (a *API) loadCounters(ctx context.Context, now, today time.Time) (counters,
 	if err != nil {
 		return counters{}, fmt.Errorf("overview counters: %w", err)
 	}
-	err = a.db.QueryRow(ctx, `SELECT
+	return c, nil
+}
+
+// loadTotals reads the all-time sample count, the alert counters of the last 24 h (one
+// index range of sqal_alerts) and the device counters into c.
+func (a *API) loadTotals(ctx context.Context, now time.Time, c *counters) error {
+	err := a.db.QueryRow(ctx, `SELECT
   (SELECT COALESCE(sum(n), 0)::bigint FROM sqal_sample_hourly_grade),
-  (SELECT count(*) FROM sqal_alerts WHERE "time" >= $1 AND NOT COALESCE(acknowledged, false)),
-  (SELECT count(*) FROM sqal_alerts WHERE "time" >= $1 AND NOT COALESCE(acknowledged, false) AND severity = 'critical'),
+  al.active, al.critical,
   (SELECT count(*) FROM sqal_devices),
-  (SELECT count(*) FROM sqal_devices WHERE COALESCE(status, 'active') = 'active')`, now.Add(-24*time.Hour)).
+  (SELECT count(*) FROM sqal_devices WHERE COALESCE(status, 'active') = 'active')
+FROM (SELECT count(*) FILTER (WHERE NOT COALESCE(acknowledged, false)) AS active,
+             count(*) FILTER (WHERE NOT COALESCE(acknowledged, false) AND severity = 'critical') AS critical
+      FROM sqal_alerts WHERE "time" >= $1) al`, now.Add(-24*time.Hour)).
 		Scan(&c.total, &c.activeAlerts, &c.criticalAlerts, &c.totalDevices, &c.activeDevices)
 	if err != nil {
-		return counters{}, fmt.Errorf("overview counters: %w", err)
+		return fmt.Errorf("overview totals: %w", err)
 	}
-	return c, nil
+	return nil
 }
 
 // loadWindow reads W (the newest quality.WindowSize samples, newest first) and the

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 
@@ -71,8 +72,9 @@ type predictResponse struct {
 	Explanations json.RawMessage `json:"explanations"`
 }
 
-// predict is #6 POST /api/sqal/predict?sample_id=...: one predictions row per call
-// (not idempotent, as the contract keeps it).
+// predict is #6 POST /api/sqal/predict?sample_id=...: the legacy MVP stored one row per
+// call; the ML registry keeps one per (sample, model version), so a repeated call
+// answers the stored prediction.
 func (a *API) predict(w http.ResponseWriter, r *http.Request) {
 	p := httpapi.Params(r)
 	sampleID := p.Query("sample_id").RequiredString()
@@ -97,13 +99,16 @@ func (a *API) predict(w http.ResponseWriter, r *http.Request) {
 	resp := predictResponse{SampleID: s.SampleID, DeviceID: s.DeviceID, ModelName: pr.ModelName,
 		ModelVersion: pr.ModelVersion, Score: pr.Score, Grade: pr.Grade, PredictedAt: stamp(a.now()),
 		Explanations: pr.Explanations}
+	// One prediction per (sample, model, version) (unique index of the ML registry,
+	// migration 00020): a repeated call returns the stored prediction and its time.
+	var predictedAt time.Time
 	err = a.db.QueryRow(ctx, `INSERT INTO predictions (sample_id, device_id, predicted_at, model_name, model_version, score, grade, explanations)
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
-ON CONFLICT (sample_id, model_name, model_version) DO UPDATE SET predicted_at = EXCLUDED.predicted_at,
-	score = EXCLUDED.score, grade = EXCLUDED.grade, explanations = EXCLUDED.explanations
-RETURNING id::text`,
+ON CONFLICT (sample_id, model_name, model_version) DO UPDATE SET sample_id = EXCLUDED.sample_id
+RETURNING id::text, predicted_at`,
 		resp.SampleID, resp.DeviceID, a.now(), resp.ModelName, resp.ModelVersion, resp.Score, resp.Grade,
-		nullJSON(resp.Explanations)).Scan(&resp.PredictionID)
+		nullJSON(resp.Explanations)).Scan(&resp.PredictionID, &predictedAt)
+	resp.PredictedAt = stamp(predictedAt)
 	if err != nil {
 		a.fail(w, r, fmt.Errorf("store prediction for %s: %w", sampleID, err))
 		return

@@ -72,8 +72,32 @@ SELECT count(*) FROM (
 		if diff != 0 {
 			t.Fatalf("%s: per-grade rollup differs in %d rows", step, diff)
 		}
+		err = ta.db.QueryRow(ctx, `WITH want AS (
+  SELECT lot_id, fusion_final_grade AS grade, count(*) AS n,
+         COALESCE(sum(fusion_final_score), 0) AS a, count(fusion_final_score) AS b,
+         COALESCE(sum(vl53l8ch_quality_score), 0) AS c, count(vl53l8ch_quality_score) AS d,
+         COALESCE(sum(as7341_quality_score), 0) AS e, count(as7341_quality_score) AS f,
+         COALESCE(sum(as7341_freshness_index), 0) AS g, count(as7341_freshness_index) AS h,
+         COALESCE(sum(as7341_fat_quality_index), 0) AS i, count(as7341_fat_quality_index) AS j,
+         COALESCE(sum(as7341_oxidation_index), 0) AS k, count(as7341_oxidation_index) AS l
+  FROM sensor_samples WHERE lot_id IS NOT NULL GROUP BY 1, 2
+)
+SELECT count(*) FROM (
+  (SELECT * FROM want EXCEPT SELECT * FROM sqal_sample_lot)
+  UNION ALL
+  (SELECT * FROM sqal_sample_lot EXCEPT SELECT * FROM want)) d`).Scan(&diff)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if diff != 0 {
+			t.Fatalf("%s: per-lot rollup differs in %d rows", step, diff)
+		}
 	}
 	check("inserts")
+	ta.exec(`UPDATE sensor_samples SET lot_id = (substr(sample_id, 2)::int % 4) + 1,
+		vl53l8ch_quality_score = 0.5, as7341_oxidation_index = CASE WHEN sample_id LIKE '%1' THEN NULL ELSE 0.25 END
+		WHERE sample_id LIKE 'R%'`)
+	check("lot resolution")
 	ta.exec(`UPDATE sensor_samples SET fusion_final_grade = 'REJECT', fusion_is_compliant = false WHERE sample_id LIKE 'R1%'`)
 	check("grade update")
 	ta.exec(`UPDATE sensor_samples SET "timestamp" = "timestamp" + interval '90 minutes', device_id = 'D7' WHERE sample_id LIKE 'R2%'`)
@@ -85,7 +109,7 @@ SELECT count(*) FROM (
 	ta.exec(`DELETE FROM sensor_samples WHERE sample_id LIKE 'M%' OR sample_id LIKE 'R4%'`)
 	check("delete")
 	var leftovers int
-	if err := ta.db.QueryRow(ctx, `SELECT (SELECT count(*) FROM sqal_sample_hourly WHERE n <= 0 OR device_id = 'D9') + (SELECT count(*) FROM sqal_sample_hourly_grade WHERE n <= 0)`).Scan(&leftovers); err != nil || leftovers != 0 {
+	if err := ta.db.QueryRow(ctx, `SELECT (SELECT count(*) FROM sqal_sample_hourly WHERE n <= 0 OR device_id = 'D9') + (SELECT count(*) FROM sqal_sample_hourly_grade WHERE n <= 0) + (SELECT count(*) FROM sqal_sample_lot WHERE n <= 0)`).Scan(&leftovers); err != nil || leftovers != 0 {
 		t.Fatalf("empty rollup rows left: %d, %v", leftovers, err)
 	}
 }

@@ -180,6 +180,21 @@ func TestAlertWrites(t *testing.T) {
 	if err := ta.db.QueryRow(context.Background(), `SELECT title FROM sqal_alerts WHERE alert_id = 4`).Scan(&title); err != nil || title != "manual" {
 		t.Fatalf("title %q, %v", title, err)
 	}
+	// Each new alert is announced through the outbox (realtime broadcasts it); the
+	// repeated (sample, type) is not announced twice.
+	var events []string
+	rows, err := ta.db.Query(context.Background(), `SELECT event_id || ' ' || type FROM event_outbox WHERE source = '/sqal/alerts' ORDER BY event_id`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for rows.Next() {
+		var e string
+		_ = rows.Scan(&e)
+		events = append(events, e)
+	}
+	if got := strings.Join(events, ","); got != "S1:manual sqal.alert.raised,S9:manual sqal.alert.raised" {
+		t.Fatalf("outbox events: %s", got)
+	}
 	ta.expect("POST", "/api/sqal/alerts/1/acknowledge?acknowledged_by=operateur", "", 200,
 		`{"success":true,"alert_id":1,"acknowledged_by":"operateur","acknowledged_at":"2026-11-27T10:30:00.000000+00:00"}`)
 	ta.expect("GET", "/api/sqal/alerts?is_acknowledged=true", "", 200, `[
@@ -221,9 +236,10 @@ func TestPredict(t *testing.T) {
 	ta.exec(`INSERT INTO ai_models (name, version, status, created_at) VALUES
 		('old', '1', 'active', '2026-01-01T00:00:00Z'), ('newest', '2', 'active', '2026-02-01T00:00:00Z'), ('inactive', '3', 'candidate', '2026-03-01T00:00:00Z')`)
 	check("newest", "2")
+	check("newest", "2") // again: the same stored prediction (one per sample and model version)
 	var n int
 	if err := ta.db.QueryRow(context.Background(), `SELECT count(*) FROM predictions WHERE sample_id = 'S1'`).Scan(&n); err != nil || n != 2 {
-		t.Fatalf("one row per call: %d, %v", n, err)
+		t.Fatalf("one row per (sample, model version): %d, %v", n, err)
 	}
 }
 

@@ -35,7 +35,7 @@ import (
 var Function = runtime.Function{
 	Target:  "Train",
 	Service: "train",
-	Needs:   runtime.Needs{DB: true},
+	Needs:   runtime.Needs{DB: true, Outbox: true},
 	Event:   setup,
 }
 

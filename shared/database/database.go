@@ -21,6 +21,10 @@ import (
 // ErrNotConfigured is returned by Open when DATABASE_URL is empty.
 var ErrNotConfigured = errors.New("DATABASE_URL is not set")
 
+// ErrInvalidConfig wraps configuration mistakes (bad URL, unknown exec mode): retrying
+// cannot fix them.
+var ErrInvalidConfig = errors.New("invalid database configuration")
+
 var execModes = map[string]pgx.QueryExecMode{
 	"cache_statement": pgx.QueryExecModeCacheStatement,
 	"cache_describe":  pgx.QueryExecModeCacheDescribe,
@@ -37,7 +41,7 @@ func PoolConfig(cfg config.Database) (*pgxpool.Config, error) {
 	pc, err := pgxpool.ParseConfig(cfg.URL)
 	if err != nil {
 		// pgx's parse errors can quote the connection string: never pass them on.
-		return nil, fmt.Errorf("parse DATABASE_URL %s: invalid connection string", config.Redact(cfg.URL))
+		return nil, fmt.Errorf("parse DATABASE_URL %s: %w: invalid connection string", config.Redact(cfg.URL), ErrInvalidConfig)
 	}
 	if cfg.MaxConns > 0 {
 		pc.MaxConns = cfg.MaxConns
@@ -58,7 +62,7 @@ func PoolConfig(cfg config.Database) (*pgxpool.Config, error) {
 	if cfg.ExecMode != "" {
 		mode, ok := execModes[strings.ToLower(cfg.ExecMode)]
 		if !ok {
-			return nil, fmt.Errorf("DB_EXEC_MODE %q: want one of cache_statement, cache_describe, describe_exec, exec, simple_protocol", cfg.ExecMode)
+			return nil, fmt.Errorf("DB_EXEC_MODE %q: %w: want one of cache_statement, cache_describe, describe_exec, exec, simple_protocol", cfg.ExecMode, ErrInvalidConfig)
 		}
 		pc.ConnConfig.DefaultQueryExecMode = mode
 	}

@@ -29,7 +29,7 @@ func TestPoolConfig(t *testing.T) {
 					t.Errorf("max %d min %d mode %v", max, min, mode)
 				}
 			}},
-		{"bad exec mode", config.Database{URL: "postgres://localhost/db", ExecMode: "turbo"}, "DB_EXEC_MODE", nil},
+		{"bad exec mode", config.Database{URL: "postgres://localhost/db", ExecMode: "turbo"}, "invalid database configuration", nil},
 		{"bad url keeps secret", config.Database{URL: "postgres://u:hunter2@local host:x/db"}, "invalid connection string", nil},
 	}
 	for _, tt := range tests {

@@ -19,6 +19,15 @@ type CORSConfig struct {
 	AllowedOrigins string `env:"CORS_ALLOWED_ORIGINS, default=*"`
 	// AllowCredentials adds Access-Control-Allow-Credentials: true.
 	AllowCredentials bool `env:"CORS_ALLOW_CREDENTIALS, default=true"`
+	// AuthMode is the product's AUTH_MODE. In enforce mode a wildcard origin never
+	// gets credentials: any site could otherwise make the browser send its cookies
+	// (the API authenticates with Bearer tokens, which credentials do not carry).
+	AuthMode string `env:"AUTH_MODE, default=open"`
+}
+
+// credentials reports whether Access-Control-Allow-Credentials may be sent.
+func (c CORSConfig) credentials() bool {
+	return c.AllowCredentials && !(c.AuthMode == "enforce" && c.Wildcard())
 }
 
 // allows reports whether origin may call the API.
@@ -54,7 +63,7 @@ func CORS(cfg CORSConfig, next http.Handler) http.Handler {
 		h := w.Header()
 		h.Set("Access-Control-Allow-Origin", origin)
 		h.Add("Vary", "Origin")
-		if cfg.AllowCredentials {
+		if cfg.credentials() {
 			h.Set("Access-Control-Allow-Credentials", "true")
 		}
 		h.Set("Access-Control-Expose-Headers", "X-Request-ID, RateLimit-Limit, RateLimit-Remaining, RateLimit-Reset, Retry-After, Content-Disposition")

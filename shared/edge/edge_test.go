@@ -81,3 +81,28 @@ func TestCORS(t *testing.T) {
 		})
 	}
 }
+
+// TestCORSEnforceNoWildcardCredentials: enforce mode downgrades "*" with credentials
+// to "*" without them; a listed origin keeps its credentials.
+func TestCORSEnforceNoWildcardCredentials(t *testing.T) {
+	tests := []struct {
+		name, origins, mode string
+		wantCreds           bool
+	}{
+		{"open wildcard", "*", "open", true},
+		{"enforce wildcard", "*", "enforce", false},
+		{"enforce listed origin", "http://localhost:5173", "enforce", true},
+	}
+	for _, tt := range tests {
+		h := CORS(CORSConfig{AllowedOrigins: tt.origins, AllowCredentials: true, AuthMode: tt.mode},
+			http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
+		req := httptest.NewRequest("GET", "/api/sqal/devices", nil)
+		req.Header.Set("Origin", "http://localhost:5173")
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		got := rec.Header().Get("Access-Control-Allow-Credentials") == "true"
+		if got != tt.wantCreds || rec.Header().Get("Access-Control-Allow-Origin") != "http://localhost:5173" {
+			t.Errorf("%s: credentials %v, origin %q", tt.name, got, rec.Header().Get("Access-Control-Allow-Origin"))
+		}
+	}
+}

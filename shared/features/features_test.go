@@ -2,6 +2,7 @@ package features_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"math"
 	"strings"
@@ -183,4 +184,82 @@ func FuzzHistogramFromFrame(f *testing.F) {
 			t.Fatalf("%d values without error", len(h))
 		}
 	})
+}
+
+func FuzzDecodeHistogram(f *testing.F) {
+	var b strings.Builder
+	b.WriteString("[")
+	for r := 0; r < 8; r++ {
+		if r > 0 {
+			b.WriteString(",")
+		}
+		b.WriteString("[")
+		for c := 0; c < 8; c++ {
+			if c > 0 {
+				b.WriteString(",")
+			}
+			b.WriteString("[")
+			for k := 0; k < features.Bins; k++ {
+				if k > 0 {
+					b.WriteString(",")
+				}
+				fmt.Fprintf(&b, "%g", float64(k)*0.1)
+			}
+			b.WriteString("]")
+		}
+		b.WriteString("]")
+	}
+	b.WriteString("]")
+	valid := b.String()
+	f.Add([]byte(valid))
+	f.Add([]byte(`{"vl53l8ch_raw":{"bins_matrix":` + valid + `}}`))
+	f.Add([]byte(`[[[1,2],[3]]]`))
+	f.Fuzz(func(t *testing.T, in []byte) {
+		h, err := features.DecodeHistogram(in)
+		if err == nil && len(h) != features.Zones*features.Bins {
+			t.Fatalf("%d values without error", len(h))
+		}
+		h, err = features.HistogramFromFrame(in)
+		if err == nil && h != nil && len(h) != features.Zones*features.Bins {
+			t.Fatalf("%d values without error", len(h))
+		}
+	})
+}
+
+func TestDecodeHistogramAgreesWithEncodingJSON(t *testing.T) {
+	frame := fixtures.Load(t, fixtures.Sample2)
+	h, err := features.HistogramFromFrame(frame)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var f struct {
+		Raw struct {
+			Bins [][][]float64 `json:"bins_matrix"`
+		} `json:"vl53l8ch_raw"`
+	}
+	if err := json.Unmarshal(frame, &f); err != nil {
+		t.Fatal(err)
+	}
+	i := 0
+	for _, row := range f.Raw.Bins {
+		for _, zone := range row {
+			for _, v := range zone {
+				if h[i] != v {
+					t.Fatalf("value %d: %v, encoding/json %v", i, h[i], v)
+				}
+				i++
+			}
+		}
+	}
+	if i != len(h) {
+		t.Fatalf("%d values, encoding/json %d", len(h), i)
+	}
+	for _, bad := range []string{`[[[1]]]`, `[`, `[[[1,2,x]]]`, `{"a":1}`, `[[[[1]]]]`, ``, `]`} {
+		if _, err := features.DecodeHistogram([]byte(bad)); err == nil {
+			t.Errorf("%q accepted", bad)
+		}
+	}
+	if h, err := features.HistogramFromFrame([]byte(`{"type":"sensor_data","vl53l8ch_raw":{"meta":{}}}`)); err != nil || h != nil {
+		t.Errorf("frame without bins: %v %v", h, err)
+	}
 }

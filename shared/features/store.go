@@ -172,23 +172,6 @@ func (l Loader) scan(row pgx.Row) (Stored, error) {
 	return s, nil
 }
 
-// HistogramFromFrame returns vl53l8ch_raw.bins_matrix of a sensor_data frame (JSON), or
-// nil when the frame has none.
-func HistogramFromFrame(frame []byte) ([]float64, error) {
-	var f struct {
-		Raw struct {
-			Bins json.RawMessage `json:"bins_matrix"`
-		} `json:"vl53l8ch_raw"`
-	}
-	if err := json.Unmarshal(frame, &f); err != nil {
-		return nil, fmt.Errorf("decode frame for histogram: %w", err)
-	}
-	if len(f.Raw.Bins) == 0 || string(f.Raw.Bins) == "null" {
-		return nil, nil
-	}
-	return DecodeHistogram(f.Raw.Bins)
-}
-
 // DecodeMatrix decodes an 8x8 JSON matrix (array of 8 arrays of 8 numbers) into 64
 // row-major values.
 func DecodeMatrix(b []byte) ([]float64, error) {
@@ -205,30 +188,6 @@ func DecodeMatrix(b []byte) ([]float64, error) {
 			return nil, fmt.Errorf("decode 8x8 matrix: row %d has %d values, want 8", i, len(r))
 		}
 		out = append(out, r...)
-	}
-	return out, nil
-}
-
-// DecodeHistogram decodes an 8x8x128 JSON array into 8192 zone-major values.
-func DecodeHistogram(b []byte) ([]float64, error) {
-	var m [][][]float64
-	if err := json.Unmarshal(b, &m); err != nil {
-		return nil, fmt.Errorf("decode 8x8x128 histogram: %w", err)
-	}
-	if len(m) != 8 {
-		return nil, fmt.Errorf("decode 8x8x128 histogram: %d rows, want 8", len(m))
-	}
-	out := make([]float64, 0, Zones*Bins)
-	for i, r := range m {
-		if len(r) != 8 {
-			return nil, fmt.Errorf("decode 8x8x128 histogram: row %d has %d zones, want 8", i, len(r))
-		}
-		for j, z := range r {
-			if len(z) != Bins {
-				return nil, fmt.Errorf("decode 8x8x128 histogram: zone %d,%d has %d bins, want %d", i, j, len(z), Bins)
-			}
-			out = append(out, z...)
-		}
 	}
 	return out, nil
 }

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/sqalfn/sqal/shared/httpapi"
+	"github.com/sqalfn/sqal/shared/resilience"
 )
 
 // Mount registers every probe on mux:
@@ -16,6 +17,7 @@ import (
 //	/startupz, /health/startup      startup (503 until setup finished)
 //	/health                         legacy shape (sqal-contract §8)
 //	/health/detailed                everything at once
+//	/health/circuit-breakers        state of every resilience.Breaker (bn §4.4 shape)
 func (r *Registry) Mount(mux *http.ServeMux) {
 	mux.HandleFunc("GET /healthz", r.Live)
 	mux.HandleFunc("GET /livez", r.Live)
@@ -26,12 +28,17 @@ func (r *Registry) Mount(mux *http.ServeMux) {
 	mux.HandleFunc("GET /health/startup", r.Startup)
 	mux.HandleFunc("GET /health", r.Legacy)
 	mux.HandleFunc("GET /health/detailed", r.Detailed)
+	mux.HandleFunc("GET /health/circuit-breakers", func(w http.ResponseWriter, _ *http.Request) {
+		body := resilience.Snapshots()
+		body["timestamp"] = now()
+		httpapi.JSON(w, http.StatusOK, body)
+	})
 }
 
 // Paths lists the paths Mount serves (the runtime exempts them from auth, rate
 // limits and request metrics).
 var Paths = []string{"/healthz", "/livez", "/health/live", "/readyz", "/health/ready",
-	"/startupz", "/health/startup", "/health", "/health/detailed"}
+	"/startupz", "/health/startup", "/health", "/health/detailed", "/health/circuit-breakers"}
 
 func now() string { return httpapi.FormatTime(time.Now()) }
 

@@ -81,6 +81,7 @@ func TestProbeShapes(t *testing.T) {
 		{"started", "/health/startup", 200, map[string]any{"status": "started", "message": "Application has successfully started"}},
 		{"started", "/readyz", 503, map[string]any{"status": "not_ready", "message": "Some readiness checks failed"}},
 		{"started", "/health", 503, map[string]any{"detail": "Database error: password authentication failed"}},
+		{"started", "/health/circuit-breakers", 200, map[string]any{}},
 		{"shutting down", "/healthz", 503, map[string]any{"status": "unhealthy", "message": "Application is shutting down"}},
 		{"shutting down", "/readyz", 503, map[string]any{"status": "not_ready", "message": "Application is shutting down"}},
 	}

@@ -232,3 +232,28 @@ func FuzzUnmarshal(f *testing.F) {
 }
 
 func finiteF(x float64) bool { return !math.IsNaN(x) && !math.IsInf(x, 0) }
+
+func TestAnomalyFlagsAnUnusualSample(t *testing.T) {
+	d := dataset(t, 2000, 6)
+	m, err := ml.Train(context.Background(), d, ml.TrainConfig{Epochs: 2}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	x := append([]float64(nil), d.X[:features.Len()]...)
+	p, err := m.Predict(d.Device[0], x)
+	if err != nil || p.Anomaly == nil || p.Anomaly.IsAnomaly || p.Anomaly.Profile != "device" {
+		t.Fatalf("ordinary sample: %+v, %v", p.Anomaly, err)
+	}
+	// A dirty spectral window: every visible channel share collapses onto violet.
+	for i := 0; i < 8; i++ {
+		x[features.Index("spec_f1_rel")+i] = 0
+	}
+	x[features.Index("spec_f1_rel")] = 1
+	p, _ = m.Predict(d.Device[0], x)
+	if !p.Anomaly.IsAnomaly || len(p.Anomaly.Drivers) != 3 || !strings.Contains(p.Anomaly.Drivers[0], "violet") {
+		t.Fatalf("drifted sample not flagged: %+v", p.Anomaly)
+	}
+	if p, _ := m.Predict("ESP32_NEW", d.X[:features.Len()]); p.Anomaly.Profile != "fleet" {
+		t.Fatalf("unseen device profile %q", p.Anomaly.Profile)
+	}
+}

@@ -232,3 +232,23 @@ func TestCorruptArtefactIsRefusedAndActiveKeepsServing(t *testing.T) {
 		t.Fatal("the refused version is not reported")
 	}
 }
+
+func TestFreshServiceFallsBackToBaselineOnACorruptActiveArtefact(t *testing.T) {
+	f := newFixture(t, 100)
+	ctx := context.Background()
+	v1 := f.register(t, 1)
+	if _, err := f.reg.Activate(ctx, v1.ID, "test"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.db.Exec(ctx, `UPDATE ai_model_artefacts SET data = 'garbage' WHERE model_id = $1`, v1.ID); err != nil {
+		t.Fatal(err)
+	}
+	fresh := &ml.Service{Registry: f.reg, TTL: time.Hour}
+	if err := fresh.Refresh(ctx, ml.QualityModel); !errors.Is(err, ml.ErrCorruptArtefact) {
+		t.Fatalf("refresh: %v", err)
+	}
+	served, err := fresh.Model(ctx, ml.QualityModel)
+	if err != nil || served.Model.Version != "0" || served.Err == nil {
+		t.Fatalf("served %+v, %v", served, err)
+	}
+}

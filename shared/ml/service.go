@@ -71,9 +71,12 @@ func (s *Service) Model(ctx context.Context, name string) (Served, error) {
 		if err := s.Refresh(ctx, name); err != nil && c == nil {
 			return Served{}, err
 		}
-		s.mu.Lock()
-		c = s.cache[name]
-		s.mu.Unlock()
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	c = s.cache[name]
+	if c == nil {
+		return Served{}, fmt.Errorf("model %s: not loaded", name)
 	}
 	return Served{Model: c.model, ID: c.id, LoadedAt: c.loadedAt, Err: c.loadErr}, nil
 }
@@ -105,7 +108,15 @@ func (s *Service) Refresh(ctx context.Context, name string) error {
 	if err != nil {
 		s.logger().ErrorContext(ctx, "refusing model version, keeping the one in memory",
 			"model", name, "version", rec.Version, "id", rec.ID, "err", err)
-		s.touch(name, err)
+		if c == nil && (errors.Is(err, ErrCorruptArtefact) || errors.Is(err, ErrNoArtefact)) {
+			// Nothing in memory yet (a fresh pod): the built-in rules model serves rather
+			// than no model at all, and the refusal stays visible (Served.Err).
+			b := Baseline()
+			b.Name = name
+			s.store(name, &cached{model: b, checkedAt: now, loadedAt: now, loadErr: err})
+		} else {
+			s.touch(name, err)
+		}
 		return fmt.Errorf("refresh model %s: %w", name, err)
 	}
 	s.store(name, &cached{model: m, id: rec.ID, checkedAt: now, loadedAt: now})

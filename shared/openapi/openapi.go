@@ -210,3 +210,46 @@ func Document() ([]byte, error) {
 	})
 	return docJSON, docErr
 }
+
+// Coverage compares a function's fragment with the routes it registers: missing are
+// registered routes without an operation, extra are operations without a route.
+// Operations marked "x-served-by: runtime" (the shared runtime's /health and probes)
+// are not expected among the function's own routes. Every function's route test is:
+//
+//	missing, extra, err := openapi.Coverage(fragment, registeredOperations)
+func Coverage(fragment []byte, registered []Operation) (missing, extra []Operation, err error) {
+	f, err := Parse("fragment", fragment)
+	if err != nil {
+		return nil, nil, err
+	}
+	documented := map[Operation]bool{}
+	paths, _ := f.Doc["paths"].(map[string]any)
+	for _, op := range Operations(f.Doc) {
+		item, _ := paths[op.Path].(map[string]any)
+		o, _ := item[strings.ToLower(op.Method)].(map[string]any)
+		if by, _ := o["x-served-by"].(string); by == "runtime" {
+			continue
+		}
+		documented[op] = true
+	}
+	seen := map[Operation]bool{}
+	for _, op := range registered {
+		op.Method = strings.ToUpper(op.Method)
+		seen[op] = true
+		if !documented[op] {
+			missing = append(missing, op)
+		}
+	}
+	for op := range documented {
+		if !seen[op] {
+			extra = append(extra, op)
+		}
+	}
+	sortOps(missing)
+	sortOps(extra)
+	return missing, extra, nil
+}
+
+func sortOps(ops []Operation) {
+	sort.Slice(ops, func(i, j int) bool { return ops[i].String() < ops[j].String() })
+}

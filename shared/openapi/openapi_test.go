@@ -127,3 +127,17 @@ func TestMerge(t *testing.T) {
 		t.Error("invalid YAML accepted")
 	}
 }
+
+func TestCoverage(t *testing.T) {
+	frag := []byte("paths:\n  /a:\n    get: {}\n    post: {}\n  /h:\n    get: {x-served-by: runtime}\n  /doc-only:\n    get: {}\n")
+	missing, extra, err := Coverage(frag, []Operation{{"get", "/a"}, {"POST", "/a"}, {"GET", "/route-only"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(missing) != 1 || missing[0].String() != "GET /route-only" {
+		t.Errorf("missing %v", missing)
+	}
+	if len(extra) != 1 || extra[0].String() != "GET /doc-only" {
+		t.Errorf("extra %v", extra)
+	}
+}

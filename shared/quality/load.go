@@ -46,69 +46,65 @@ type Counters struct {
 	ActiveDevices int64
 }
 
-// LoadCounters computes the counters at time now in one round trip.
+// LoadCounters computes the counters at time now: sample counts from the hourly
+// rollup plus the partial hours at the window edges (GradeTotals), the alert and device
+// counts from their small tables.
 func LoadCounters(ctx context.Context, db Querier, now time.Time) (Counters, error) {
 	now = now.UTC()
 	today := time.Date(now.Year(), now.Month(), now.Day(), 0, 0, 0, 0, time.UTC)
 	day, week, month := now.Add(-24*time.Hour), now.AddDate(0, 0, -7), now.AddDate(0, 0, -30)
-	c := Counters{Grades7d: map[string]int64{}}
-	var avg *float64
-	var compliant int64
-	// One scan of the last 30 days (index on timestamp) serves every windowed counter;
-	// the all-time count and the small alert and device tables are sub-selects.
-	err := db.QueryRow(ctx, `
-SELECT
-  (SELECT count(*) FROM sensor_samples),
-  count(*) FILTER (WHERE "timestamp" >= $1),
-  count(*) FILTER (WHERE "timestamp" >= $2),
-  count(*) FILTER (WHERE "timestamp" >= $3),
-  count(*),
-  avg(fusion_final_score) FILTER (WHERE "timestamp" >= $2),
-  count(*) FILTER (WHERE "timestamp" >= $2 AND coalesce(fusion_is_compliant, fusion_final_grade <> 'REJECT')),
-  (SELECT count(*) FROM sqal_alerts WHERE "time" >= $2 AND NOT coalesce(acknowledged, false)),
-  (SELECT count(*) FROM sqal_alerts WHERE "time" >= $2 AND NOT coalesce(acknowledged, false) AND severity = 'critical'),
-  (SELECT count(*) FROM sqal_devices),
-  (SELECT count(*) FROM sqal_devices WHERE coalesce(status, 'active') = 'active')
-FROM sensor_samples WHERE "timestamp" >= $4 AND "timestamp" <= $5`,
-		today, day, week, least(today, month), now,
-	).Scan(&c.Total, &c.Today, &c.Last24h, &c.Week, &c.Month, &avg, &compliant,
-		&c.ActiveAlerts, &c.CriticalAlerts, &c.TotalDevices, &c.ActiveDevices)
+	var c Counters
+	all, err := GradeTotals(ctx, db, Period{})
 	if err != nil {
 		return Counters{}, fmt.Errorf("load dashboard counters: %w", err)
 	}
-	if avg != nil {
-		c.AvgScore24h = Round(*avg, 3)
+	c.Total = Sum(all).N
+	window := func(from time.Time) (map[string]GradeTotal, GradeTotal, error) {
+		t, err := GradeTotals(ctx, db, Period{Start: &from, End: &now})
+		if err != nil {
+			return nil, GradeTotal{}, fmt.Errorf("load dashboard counters: %w", err)
+		}
+		return t, Sum(t), nil
 	}
-	if c.Last24h > 0 {
-		c.ComplianceRate24h = Round(float64(compliant)/float64(c.Last24h)*100, 1)
-	}
-	if c.Grades7d, err = LoadGradeCounts(ctx, db, week, now); err != nil {
+	var last24h, w GradeTotal
+	var weekGrades map[string]GradeTotal
+	if _, w, err = window(today); err != nil {
 		return Counters{}, err
 	}
-	return c, nil
-}
-
-// LoadGradeCounts counts samples per fusion grade with from <= timestamp <= to (a zero
-// bound is open). The five grades are always present.
-func LoadGradeCounts(ctx context.Context, db Querier, from, to time.Time) (map[string]int64, error) {
-	rows, err := db.Query(ctx, `
-SELECT fusion_final_grade, count(*) FROM sensor_samples
-WHERE ($1::timestamptz IS NULL OR "timestamp" >= $1) AND ($2::timestamptz IS NULL OR "timestamp" <= $2)
-GROUP BY 1`, nullTime(from), nullTime(to))
-	if err != nil {
-		return nil, fmt.Errorf("count grades: %w", err)
+	c.Today = w.N
+	if _, last24h, err = window(day); err != nil {
+		return Counters{}, err
 	}
-	out := map[string]int64{}
+	c.Last24h = last24h.N
+	if weekGrades, w, err = window(week); err != nil {
+		return Counters{}, err
+	}
+	c.Week = w.N
+	if _, w, err = window(month); err != nil {
+		return Counters{}, err
+	}
+	c.Month = w.N
+	if last24h.N > 0 {
+		c.AvgScore24h = Round(last24h.SumScore/float64(last24h.N), 3)
+		c.ComplianceRate24h = Round(float64(last24h.Compliant)/float64(last24h.N)*100, 1)
+	}
+	c.Grades7d = map[string]int64{}
 	for _, g := range Grades {
-		out[g] = 0
+		c.Grades7d[g] = 0
 	}
-	var g string
-	var n int64
-	_, err = pgx.ForEachRow(rows, []any{&g, &n}, func() error { out[g] = n; return nil })
+	for g, t := range weekGrades {
+		c.Grades7d[g] = t.N
+	}
+	err = db.QueryRow(ctx, `SELECT
+  (SELECT count(*) FROM sqal_alerts WHERE "time" >= $1 AND NOT coalesce(acknowledged, false)),
+  (SELECT count(*) FROM sqal_alerts WHERE "time" >= $1 AND NOT coalesce(acknowledged, false) AND severity = 'critical'),
+  (SELECT count(*) FROM sqal_devices),
+  (SELECT count(*) FROM sqal_devices WHERE coalesce(status, 'active') = 'active')`, day,
+	).Scan(&c.ActiveAlerts, &c.CriticalAlerts, &c.TotalDevices, &c.ActiveDevices)
 	if err != nil {
-		return nil, fmt.Errorf("count grades: %w", err)
+		return Counters{}, fmt.Errorf("load dashboard counters: %w", err)
 	}
-	return out, nil
+	return c, nil
 }
 
 // LoadWindow reads the newest WindowSize samples (newest first) and the number of
@@ -209,18 +205,4 @@ func quickFoieGras(frame []byte, m *foieGrasMetrics) bool {
 		return false
 	}
 	return json.NewDecoder(bytes.NewReader(rest)).Decode(m) == nil
-}
-
-func least(a, b time.Time) time.Time {
-	if a.Before(b) {
-		return a
-	}
-	return b
-}
-
-func nullTime(t time.Time) *time.Time {
-	if t.IsZero() {
-		return nil
-	}
-	return &t
 }

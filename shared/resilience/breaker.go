@@ -52,6 +52,7 @@ func NewBreaker(name string, s BreakerSettings) *Breaker {
 		s.OpenTimeout = 60 * time.Second
 	}
 	b := &Breaker{name: name, settings: s}
+	breakers.Store(name, b)
 	isFailure := s.IsFailure
 	if isFailure == nil {
 		isFailure = func(err error) bool { return !errors.Is(err, context.Canceled) }
@@ -163,6 +164,20 @@ func (b *Breaker) Snapshot() map[string]any {
 		"failure_threshold": b.settings.FailureThreshold, "success_threshold": b.settings.SuccessThreshold,
 		"timeout": b.settings.OpenTimeout.Seconds(), "opened_at": opened, "last_failure": ts(b.lastFailure),
 	}
+}
+
+// breakers holds every breaker of the process by name (the latest of a name wins),
+// for the /health/circuit-breakers view.
+var breakers sync.Map
+
+// Snapshots returns the state of every breaker created in this process, by name.
+func Snapshots() map[string]any {
+	out := map[string]any{}
+	breakers.Range(func(k, v any) bool {
+		out[k.(string)] = v.(*Breaker).Snapshot()
+		return true
+	})
+	return out
 }
 
 func stateName(s gobreaker.State) string {

@@ -77,6 +77,9 @@ func TestBreakerOpensAndRecovers(t *testing.T) {
 	if !IsOpen(err) || calls != 3 {
 		t.Fatalf("4th call: err %v, calls %d (want fast fail without invoking)", err, calls)
 	}
+	if all := Snapshots(); all["database"] == nil || all["database"].(map[string]any)["state"] != "open" {
+		t.Errorf("process snapshot %v", all)
+	}
 	snap := b.Snapshot()
 	if snap["state"] != "open" || snap["opened_at"] == nil || snap["failure_threshold"] != uint32(3) {
 		t.Errorf("snapshot %v", snap)

@@ -7,12 +7,15 @@ import (
 	"os"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgxpool"
+
 	"github.com/sqalfn/sqal/shared/auth"
 	"github.com/sqalfn/sqal/shared/cache"
 	"github.com/sqalfn/sqal/shared/config"
 	"github.com/sqalfn/sqal/shared/database"
 	"github.com/sqalfn/sqal/shared/events"
 	"github.com/sqalfn/sqal/shared/health"
+	"github.com/sqalfn/sqal/shared/resilience"
 	"github.com/sqalfn/sqal/shared/telemetry"
 )
 
@@ -75,7 +78,9 @@ func NewEnv(ctx context.Context, cfg Config, service string, needs Needs) (_ *En
 	env.Health.AuthMode = cfg.Auth.Mode
 
 	var closers []func(context.Context) error
-	closeEnv = func(ctx context.Context) error {
+	// cleanup, not the named result: a failing return sets closeEnv to nil before the
+	// deferred cleanup below runs.
+	cleanup := func(ctx context.Context) error {
 		var errs []error
 		// Flush telemetry first (it may still export spans about the requests just
 		// drained), then close the pools in reverse order of opening.
@@ -91,12 +96,24 @@ func NewEnv(ctx context.Context, cfg Config, service string, needs Needs) (_ *En
 	}
 	defer func() {
 		if err != nil {
-			_ = closeEnv(context.WithoutCancel(ctx))
+			_ = cleanup(context.WithoutCancel(ctx))
 		}
 	}()
 
+	if needs.Outbox {
+		needs.DB, needs.Events = true, true
+	}
 	if needs.DB {
-		pool, err := database.Open(ctx, cfg.Database)
+		// A few attempts smooth over a database that starts at the same time as the
+		// function (a fresh cluster, the laptop stack); configuration mistakes fail at once.
+		pool, err := resilience.Retry(ctx, resilience.Policy{MaxAttempts: 3, InitialInterval: time.Second,
+			Retryable: func(err error) bool {
+				return !errors.Is(err, database.ErrNotConfigured) && !errors.Is(err, database.ErrInvalidConfig)
+			},
+			OnRetry: func(err error, wait time.Duration) {
+				logger.Warn("database not reachable yet, retrying", "error", err, "wait", wait.String())
+			},
+		}, func(ctx context.Context) (*pgxpool.Pool, error) { return database.Open(ctx, cfg.Database) })
 		if err != nil {
 			return nil, nil, fmt.Errorf("open database: %w", err)
 		}
@@ -134,7 +151,7 @@ func NewEnv(ctx context.Context, cfg Config, service string, needs Needs) (_ *En
 		}
 		env.Publisher = pub
 	}
-	return env, closeEnv, nil
+	return env, cleanup, nil
 }
 
 // For returns a copy of e for another service sharing the same process and

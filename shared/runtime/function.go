@@ -29,6 +29,12 @@ type Needs struct {
 	DB     bool // PostgreSQL pool (DATABASE_URL)
 	Redis  bool // Redis client (REDIS_URL)
 	Events bool // CloudEvents publisher towards the broker (K_SINK / BROKER_URL, shared/events)
+	// Outbox: the function writes events into the transactional outbox (shared/events).
+	// Main then relays the outbox to the broker in the background while the process runs
+	// (woken by the commit's notification), so events leave within milliseconds; the
+	// relay function's PingSource is only the safety net for functions scaled to zero.
+	// Implies DB and Events.
+	Outbox bool
 }
 
 // Env is what a function's setup receives. Fields the function did not ask for are nil.

@@ -16,6 +16,8 @@ import (
 	cloudevents "github.com/cloudevents/sdk-go/v2"
 
 	"github.com/sqalfn/sqal/shared/auth"
+	"github.com/sqalfn/sqal/shared/config"
+	"github.com/sqalfn/sqal/shared/events"
 	"github.com/sqalfn/sqal/shared/httpapi"
 )
 
@@ -34,7 +36,7 @@ func Handler(ctx context.Context, fn Function, env *Env) (http.Handler, error) {
 		if err != nil {
 			return nil, fmt.Errorf("set up %s: %w", fn.Target, err)
 		}
-		authMW, err := auth.NewMiddleware(ctx, env.Config.Auth, env.Logger)
+		authMW, err := auth.NewMiddleware(ctx, env.Config.Auth, env.Logger, auth.WithDB(env.DB))
 		if err != nil {
 			return nil, fmt.Errorf("set up auth for %s: %w", fn.Target, err)
 		}
@@ -122,11 +124,49 @@ func realMain(ctx context.Context, fn Function) error {
 	if err != nil {
 		return err
 	}
+	if fn.Needs.Outbox {
+		stopRelay, err := startRelay(ctx, env)
+		if err != nil {
+			return err
+		}
+		// Deferred after closeEnv's defer, so it runs first: the relay stops (finishing
+		// the batch it is sending) before the pool closes.
+		defer stopRelay()
+	}
 	env.Health.MarkStarted()
 	context.AfterFunc(ctx, env.Health.MarkShuttingDown)
 	env.Logger.Info("function started", "function", fn.Target, "revision", cfg.Knative.Revision,
 		"port", cfg.Server.Port, "needs", fmt.Sprintf("%+v", fn.Needs), "auth_mode", cfg.Auth.Mode)
 	return Serve(ctx, cfg.Server, WithProbes(env, h))
+}
+
+// startRelay runs the outbox relay of a producing function until the returned stop
+// function is called (after the server drained, so events written by the last requests
+// are still sent when the broker is up; whatever is left stays in the outbox).
+func startRelay(ctx context.Context, env *Env) (stop func(), err error) {
+	var cfg events.RelayConfig
+	if err := config.Load(ctx, nil, &cfg); err != nil {
+		return nil, fmt.Errorf("outbox relay config: %w", err)
+	}
+	relay := events.NewRelay(env.DB, env.Publisher, cfg, env.Logger.With("component", "outbox-relay"))
+	rctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if err := relay.Run(rctx); err != nil && rctx.Err() == nil {
+			env.Logger.Error("outbox relay stopped", "error", err)
+		}
+	}()
+	return func() {
+		// Give the relay one short moment to send what the drained requests wrote.
+		dctx, dcancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer dcancel()
+		if _, err := relay.RunOnce(dctx); err != nil {
+			env.Logger.Warn("final outbox relay", "error", err)
+		}
+		cancel()
+		<-done
+	}, nil
 }
 
 var registered sync.Map // target -> struct{}

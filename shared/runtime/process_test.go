@@ -21,12 +21,23 @@ import (
 	"time"
 )
 
+var buildDir string
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if buildDir != "" {
+		_ = os.RemoveAll(buildDir)
+	}
+	os.Exit(code)
+}
+
 // buildTestFn compiles internal/testfn once per test binary.
 var buildTestFn = sync.OnceValues(func() (string, error) {
 	dir, err := os.MkdirTemp("", "testfn")
 	if err != nil {
 		return "", err
 	}
+	buildDir = dir
 	bin := filepath.Join(dir, "testfn")
 	out, err := exec.Command("go", "build", "-o", bin, "./internal/testfn").CombinedOutput()
 	if err != nil {

@@ -497,3 +497,36 @@ func BenchmarkMiddleware(b *testing.B) {
 		h.ServeHTTP(httptest.NewRecorder(), req)
 	}
 }
+
+func TestNewEnvFailsClearly(t *testing.T) {
+	tests := []struct {
+		name    string
+		vars    map[string]string
+		needs   runtime.Needs
+		wantErr string
+		maxTime time.Duration
+	}{
+		{"database not configured", nil, runtime.Needs{DB: true}, "DATABASE_URL is not set", time.Second},
+		{"bad exec mode is not retried", map[string]string{"DATABASE_URL": "postgres://u:hunter2@127.0.0.1:1/db", "DB_EXEC_MODE": "turbo"},
+			runtime.Needs{DB: true}, "invalid database configuration", time.Second},
+		{"unreachable database retried then fails", map[string]string{"DATABASE_URL": "postgres://u:hunter2@127.0.0.1:1/db", "DB_CONNECT_TIMEOUT": "200ms"},
+			runtime.Needs{DB: true}, "connect to postgres://u:xxxxx@127.0.0.1:1/db", 10 * time.Second},
+		{"redis not configured", nil, runtime.Needs{Redis: true}, "REDIS_URL / REDIS_ADDRS is not set", time.Second},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg, err := runtime.LoadConfig(t.Context(), config.MapLookuper(tt.vars))
+			if err != nil {
+				t.Fatal(err)
+			}
+			start := time.Now()
+			_, _, err = runtime.NewEnv(t.Context(), cfg, "x", tt.needs)
+			if err == nil || !strings.Contains(err.Error(), tt.wantErr) || strings.Contains(err.Error(), "hunter2") {
+				t.Fatalf("err = %v, want %q without secrets", err, tt.wantErr)
+			}
+			if d := time.Since(start); d > tt.maxTime {
+				t.Errorf("took %s", d)
+			}
+		})
+	}
+}

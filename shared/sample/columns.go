@@ -29,6 +29,9 @@ var Columns = []string{
 	"meta_firmware_version", "meta_temperature_c", "meta_humidity_percent", "meta_config_profile",
 	"processing_time_ms", "lot_abattage", "eleveur", "provenance", "poids_foie_estime_g",
 	"raw_message", "raw_message_encoding",
+	// Migration 00041: fusion.foie_gras_metrics.{lobe_thickness_mm, l_star, delta_e} as
+	// columns, so the dashboard overview need not decompress 100 frames per request.
+	"foie_gras_lobe_thickness_mm", "foie_gras_l_star", "foie_gras_delta_e",
 }
 
 // Row returns the values of Columns for this sample, typed for pgx: time.Time, string,
@@ -38,6 +41,7 @@ var Columns = []string{
 func (s *Sample) Row(raw []byte, encoding string) []any {
 	vl, as, fu, w := &s.vl, &s.as, &s.fu, &s.Frame.w
 	stats := parseStats(vl.Stats)
+	fg := parseFoieGras(fu.FoieGrasMetrics)
 
 	row := []any{
 		s.Timestamp, s.DeviceID, s.SampleID, lotIDColumn(s.LotID), optColumn(s.CodeLot, 20),
@@ -66,6 +70,7 @@ func (s *Sample) Row(raw []byte, encoding string) []any {
 		optColumn(optString(w.LotAbattage), 100), optColumn(optString(w.Eleveur), 200), optColumn(optString(w.Provenance), 200),
 		s.PoidsFoieEstimeG,
 		raw, encoding,
+		fg.LobeThickness, fg.LStar, fg.DeltaE,
 	}
 	if len(row) != len(Columns) {
 		panic(fmt.Sprintf("sample.Row: %d values for %d columns", len(row), len(Columns)))
@@ -233,4 +238,25 @@ type channelsWire struct {
 func channelsObject(c *Channels) channelsWire {
 	return channelsWire{c.F1_415nm, c.F2_445nm, c.F3_480nm, c.F4_515nm, c.F5_555nm,
 		c.F6_590nm, c.F7_630nm, c.F8_680nm, c.Clear, c.NIR}
+}
+
+// foieGras holds the fusion.foie_gras_metrics values that have columns.
+type foieGras struct{ LobeThickness, LStar, DeltaE *float64 }
+
+func parseFoieGras(v []byte) foieGras {
+	var fg foieGras
+	if !isObject(v) {
+		return fg
+	}
+	eachMember(v, func(k string, val []byte) {
+		switch k {
+		case "lobe_thickness_mm":
+			fg.LobeThickness = optNumber(val)
+		case "l_star":
+			fg.LStar = optNumber(val)
+		case "delta_e":
+			fg.DeltaE = optNumber(val)
+		}
+	})
+	return fg
 }

@@ -25,7 +25,8 @@ type StoredEvent struct {
 	OrganizationID *string   `json:"organization_id,omitempty"`
 	Timestamp      time.Time `json:"timestamp"`
 	SiteCode       *string   `json:"site_code"`
-	LotID          *int64    `json:"lot_id"`
+	LotID          *int64    `json:"lot_id"`   // as sent in the frame
+	CodeLot        *string   `json:"code_lot"` // as sent; ingest resolves it to lot_id in the row when lots_gavage has it
 
 	FinalScore  float64 `json:"fusion_final_score"`
 	FinalGrade  string  `json:"fusion_final_grade"` // normalised: A+, A, B, C, REJECT

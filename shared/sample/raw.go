@@ -23,15 +23,16 @@ const (
 // packing brings below ~34 KB (8 bytes each); zstd of the text gets within ~30% of that.
 
 var (
-	zOnce sync.Once
-	zEnc  *zstd.Encoder
-	zDec  *zstd.Decoder
+	encOnce sync.Once
+	zEnc    *zstd.Encoder
+	decOnce sync.Once
+	zDec    *zstd.Decoder
 )
 
-// The coders are built on first use so that a process that never ingests (or has not
-// yet) keeps its idle footprint small.
-func coders() (*zstd.Encoder, *zstd.Decoder) {
-	zOnce.Do(func() {
+// The coders are built on first use (and separately: the ingest only encodes, readers
+// only decode) so that a process keeps its idle footprint small.
+func encoder() *zstd.Encoder {
+	encOnce.Do(func() {
 		var err error
 		zEnc, err = zstd.NewWriter(nil,
 			zstd.WithEncoderLevel(zstd.SpeedFastest),
@@ -41,27 +42,32 @@ func coders() (*zstd.Encoder, *zstd.Decoder) {
 		if err != nil {
 			panic(fmt.Sprintf("zstd encoder: %v", err)) // static options
 		}
+	})
+	return zEnc
+}
+
+func decoder() *zstd.Decoder {
+	decOnce.Do(func() {
+		var err error
 		zDec, err = zstd.NewReader(nil, zstd.WithDecoderConcurrency(0), zstd.WithDecoderMaxMemory(64<<20))
 		if err != nil {
 			panic(fmt.Sprintf("zstd decoder: %v", err))
 		}
 	})
-	return zEnc, zDec
+	return zDec
 }
 
 // EncodeRaw returns the compact, lossless stored form of a frame (raw_message) and its
 // encoding name (raw_message_encoding). dst is reused when it has capacity.
 func EncodeRaw(dst, frame []byte) ([]byte, string) {
-	enc, _ := coders()
-	return enc.EncodeAll(frame, dst[:0]), EncodingZstd
+	return encoder().EncodeAll(frame, dst[:0]), EncodingZstd
 }
 
 // DecodeRaw returns the original frame bytes from a stored raw_message.
 func DecodeRaw(encoding string, stored []byte) ([]byte, error) {
 	switch encoding {
 	case EncodingZstd:
-		_, dec := coders()
-		out, err := dec.DecodeAll(stored, nil)
+		out, err := decoder().DecodeAll(stored, nil)
 		if err != nil {
 			return nil, fmt.Errorf("decode raw_message (zstd): %w", err)
 		}

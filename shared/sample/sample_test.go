@@ -165,10 +165,14 @@ func TestSample1Columns(t *testing.T) {
 		{"poids_foie_estime_g", f("poids_foie_estime_g"), 982.1},
 		{"as7341_freshness_index", f("as7341_freshness_index"), 1},
 		{"as7341_color_uniformity", f("as7341_color_uniformity"), 1},
+		{"foie_gras_lobe_thickness_mm", f("foie_gras_lobe_thickness_mm"), 89.54175146866969},
 	} {
 		if math.Abs(c.got-c.want) > 1e-9*math.Max(1, math.Abs(c.want)) {
 			t.Errorf("%s = %v, want %v", c.name, c.got, c.want)
 		}
+	}
+	if f("foie_gras_l_star") < 50 || f("foie_gras_delta_e") < 15 {
+		t.Errorf("l_star %v delta_e %v", f("foie_gras_l_star"), f("foie_gras_delta_e"))
 	}
 	if f("processing_time_ms") < 1 || f("meta_temperature_c") < 10 || f("vl53l8ch_max_height_mm") < 50 {
 		t.Errorf("processing %v temp %v max height %v", f("processing_time_ms"), f("meta_temperature_c"), f("vl53l8ch_max_height_mm"))

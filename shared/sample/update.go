@@ -2,7 +2,6 @@ package sample
 
 import (
 	"encoding/json"
-	"fmt"
 	"time"
 )
 
@@ -242,13 +241,9 @@ func updateDefects(v []byte) json.RawMessage {
 	return out
 }
 
-// UpdateJSON is the encoded sensor_update message.
+// UpdateJSON is the encoded sensor_update message (see AppendJSON).
 func (s *Sample) UpdateJSON() ([]byte, error) {
-	b, err := json.Marshal(s.Update())
-	if err != nil {
-		return nil, fmt.Errorf("encode sensor_update %s: %w", s.SampleID, err)
-	}
-	return b, nil
+	return s.Update().AppendJSON(make([]byte, 0, 16<<10)), nil
 }
 
 // Event returns the data of the sqal.sample.stored event; update is UpdateJSON's result.
@@ -259,6 +254,7 @@ func (s *Sample) Event(update []byte) StoredEvent {
 		Timestamp:            s.Timestamp,
 		SiteCode:             s.SiteCode,
 		LotID:                s.LotID,
+		CodeLot:              s.CodeLot,
 		FinalScore:           s.Fusion.FinalScore,
 		FinalGrade:           s.Fusion.FinalGrade,
 		IsCompliant:          s.Fusion.IsCompliant,

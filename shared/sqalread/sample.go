@@ -99,17 +99,17 @@ func ScanSample(row pgx.Row) (*SampleDict, error) {
 		compliant *bool
 	)
 	err := row.Scan(&ts, &s.SampleID, &s.DeviceID, &lot,
-		&s.VL53L8CHDistanceMatrix, &s.VL53L8CHReflectanceMatrix, &s.VL53L8CHAmplitudeMatrix,
+		raw(&s.VL53L8CHDistanceMatrix), raw(&s.VL53L8CHReflectanceMatrix), raw(&s.VL53L8CHAmplitudeMatrix),
 		&s.VL53L8CHVolumeMM3, &s.VL53L8CHAvgHeightMM, &s.VL53L8CHMaxHeightMM, &s.VL53L8CHMinHeightMM,
-		&s.VL53L8CHSurfaceUniformity, &s.VL53L8CHBinsAnalysis, &s.VL53L8CHReflectanceAnalysis,
-		&s.VL53L8CHAmplitudeConsistency, &s.VL53L8CHQualityScore, &s.VL53L8CHGrade,
-		&s.VL53L8CHScoreBreakdown, &s.VL53L8CHDefects,
-		&s.AS7341Channels, &intTime, &gain,
+		&s.VL53L8CHSurfaceUniformity, raw(&s.VL53L8CHBinsAnalysis), raw(&s.VL53L8CHReflectanceAnalysis),
+		raw(&s.VL53L8CHAmplitudeConsistency), &s.VL53L8CHQualityScore, &s.VL53L8CHGrade,
+		raw(&s.VL53L8CHScoreBreakdown), raw(&s.VL53L8CHDefects),
+		raw(&s.AS7341Channels), &intTime, &gain,
 		&s.AS7341FreshnessIndex, &s.AS7341FatQualityIndex, &s.AS7341OxidationIndex,
-		&s.AS7341SpectralAnalysis, &s.AS7341ColorAnalysis, &s.AS7341QualityScore, &s.AS7341Grade,
-		&s.AS7341ScoreBreakdown, &s.AS7341Defects,
+		raw(&s.AS7341SpectralAnalysis), raw(&s.AS7341ColorAnalysis), &s.AS7341QualityScore, &s.AS7341Grade,
+		raw(&s.AS7341ScoreBreakdown), raw(&s.AS7341Defects),
 		&s.FusionFinalScore, &s.FusionFinalGrade, &s.FusionVL53L8CHScore, &s.FusionAS7341Score,
-		&s.FusionDefects, &compliant,
+		raw(&s.FusionDefects), &compliant,
 		&s.MetaFirmwareVersion, &s.MetaTemperatureC, &s.MetaHumidityPercent, &s.MetaConfigProfile,
 		&created, &s.PoidsFoieEstimeG)
 	if err != nil {
@@ -123,6 +123,10 @@ func ScanSample(row pgx.Row) (*SampleDict, error) {
 	s.FusionIsCompliant = Compliant(compliant, s.FusionFinalGrade)
 	return &s, nil
 }
+
+// raw makes pgx copy a jsonb value as bytes: scanning into *json.RawMessage runs
+// json.Unmarshal over every value (measured: a third of the samples list's CPU).
+func raw(m *json.RawMessage) *[]byte { return (*[]byte)(m) }
 
 // Compliant is the contract's fusion_is_compliant (§5.2 #39): the stored column, else
 // derived from the grade for rows written before the column existed (grade != REJECT,

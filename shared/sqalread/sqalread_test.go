@@ -7,7 +7,9 @@ import (
 	"errors"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/sqalfn/sqal/shared/httpapi"
 	"github.com/sqalfn/sqal/shared/sqalread"
 	"github.com/sqalfn/sqal/shared/testenv"
 )
@@ -243,4 +245,73 @@ func compact(t *testing.T, s string) string {
 		t.Fatal(err)
 	}
 	return b.String()
+}
+
+// TestSampleJSONMatchesEncodingJSON: the hand-written encoder gives what encoding/json
+// gives for the same struct (the reference is the same fields without MarshalJSON).
+func TestSampleJSONMatchesEncodingJSON(t *testing.T) {
+	f := func(v float64) *float64 { return &v }
+	s := func(v string) *string { return &v }
+	i := func(v int64) *int64 { return &v }
+	tr := true
+	created := httpapi.Timestamp(time.Date(2026, 1, 2, 3, 4, 5, 123456000, time.FixedZone("x", 3600)))
+	for _, d := range []sqalread.SampleDict{
+		{},
+		{Time: created, SampleID: "S<&>\"é\u2028", DeviceID: "D", LotID: i(-3),
+			VL53L8CHDistanceMatrix: json.RawMessage(`[[1, 2], [3, 4]]`), VL53L8CHVolumeMM3: f(1e21),
+			VL53L8CHAvgHeightMM: f(1e-7), VL53L8CHMaxHeightMM: f(-0.000001), VL53L8CHGrade: s("A+"),
+			AS7341Channels: json.RawMessage(`{"NIR": 800}`), AS7341Gain: i(8), FusionFinalScore: 0.1 + 0.2,
+			FusionFinalGrade: "REJECT", FusionIsCompliant: &tr, MetaConfigProfile: s("p"), CreatedAt: &created,
+			PoidsFoieEstimeG: f(982.1)},
+	} {
+		got, err := json.Marshal(&d)
+		if err != nil {
+			t.Fatal(err)
+		}
+		type plain sqalread.SampleDict // same fields, no MarshalJSON
+		want, err := json.Marshal((*plain)(&d))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if compact(t, string(got)) != string(want) {
+			t.Errorf("\n got %s\nwant %s", got, want)
+		}
+		if !json.Valid(got) {
+			t.Errorf("invalid JSON %s", got)
+		}
+	}
+}
+
+func FuzzSampleJSON(f *testing.F) {
+	f.Add("S1", "A", 0.5, int64(3), "x")
+	f.Fuzz(func(t *testing.T, id, grade string, score float64, lot int64, profile string) {
+		d := sqalread.SampleDict{SampleID: id, FusionFinalGrade: grade, FusionFinalScore: score, LotID: &lot, MetaConfigProfile: &profile}
+		b, err := json.Marshal(&d)
+		if err != nil || !json.Valid(b) {
+			t.Fatalf("invalid JSON for %+v: %s %v", d, b, err)
+		}
+		var back map[string]any
+		if err := json.Unmarshal(b, &back); err != nil {
+			t.Fatal(err)
+		}
+		var want string
+		q, _ := json.Marshal(id) // invalid UTF-8 turns into U+FFFD, as encoding/json does
+		_ = json.Unmarshal(q, &want)
+		if back["sample_id"] != want {
+			t.Fatalf("sample_id %q -> %q", id, back["sample_id"])
+		}
+	})
+}
+
+// AppendSamples must produce the same bytes as marshalling each sample.
+func TestAppendSamples(t *testing.T) {
+	f := 0.5
+	list := []*sqalread.SampleDict{{SampleID: "a", PoidsFoieEstimeG: &f}, {SampleID: "b"}}
+	want, _ := json.Marshal(list)
+	if got := sqalread.AppendSamples(nil, list); string(got) != string(want) {
+		t.Fatalf("\n got %s\nwant %s", got, want)
+	}
+	if got := sqalread.AppendSamples(nil, nil); string(got) != "[]" {
+		t.Fatalf("empty list: %s", got)
+	}
 }

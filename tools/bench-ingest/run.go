@@ -204,7 +204,8 @@ func run(ctx context.Context, o options) error {
 	defer func() { _ = proc.Process.Signal(os.Interrupt); _ = proc.Wait() }()
 	pid := proc.Process.Pid
 	base := "ws://127.0.0.1:" + strconv.Itoa(port) + "/ws/sensors/"
-	firstAck, err := timeToFirstAck(ctx, base, start)
+	var startRSS int64
+	firstAck, err := timeToFirstAck(ctx, base, start, func() { startRSS = rssKiB(pid, "VmRSS") })
 	if err != nil {
 		return fmt.Errorf("%w\ningest output:\n%s", err, procLog.String())
 	}
@@ -280,8 +281,8 @@ func run(ctx context.Context, o options) error {
 			ms(r.p50), ms(r.p99), r.cpu, perSample, float64(r.peakRSS)/1024, ceilS, ratio, r.errors)
 	}
 	tw.Flush()
-	fmt.Printf("\nstart to first ack: %s   idle RSS: %.1f MiB at start, %.1f MiB after the load\n",
-		firstAck.Round(time.Millisecond), float64(idleRSS)/1024, float64(afterRSS)/1024)
+	fmt.Printf("\nstart to first ack: %s   RSS: %.1f MiB when ready, %.1f MiB idle after the first sample, %.1f MiB idle after the load\n",
+		firstAck.Round(time.Millisecond), float64(startRSS)/1024, float64(idleRSS)/1024, float64(afterRSS)/1024)
 	fmt.Printf("rows stored: %d (+1 probe); samples acked \"saved\": %d, of which stored: %d (%s; rows beyond the acks were in flight when a run stopped)\n",
 		stored, acked, ackedStored, okIf(ackedStored == acked))
 	fmt.Printf("stored bytes per full sample: %.0f (sensor_samples incl. TOAST+indexes; raw_message alone %.0f)\n",
@@ -354,7 +355,7 @@ func copyCeiling(ctx context.Context, db *pgxpool.Pool, t frameTemplate, n, run 
 	return float64(copied) / time.Since(start).Seconds(), nil
 }
 
-func timeToFirstAck(ctx context.Context, url string, start time.Time) (time.Duration, error) {
+func timeToFirstAck(ctx context.Context, url string, start time.Time, connected func()) (time.Duration, error) {
 	minimal, err := fixtures.Read(fixtures.Minimal)
 	if err != nil {
 		return 0, err
@@ -373,6 +374,7 @@ func timeToFirstAck(ctx context.Context, url string, start time.Time) (time.Dura
 		if _, _, err := c.Read(ctx); err != nil {
 			return 0, err
 		}
+		connected()
 		if err := c.Write(ctx, websocket.MessageText, minimal); err != nil {
 			return 0, err
 		}

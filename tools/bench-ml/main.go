@@ -47,6 +47,7 @@ import (
 	"github.com/sqalfn/sqal/shared/ml"
 	"github.com/sqalfn/sqal/shared/ml/synth"
 	"github.com/sqalfn/sqal/shared/sample"
+	"github.com/sqalfn/sqal/shared/sample/fixtures"
 )
 
 func main() {
@@ -293,6 +294,15 @@ func benchPredict(ctx context.Context, pool *pgxpool.Pool, o options) ([]row, er
 	}
 	rows = append(rows, res.row(fmt.Sprintf("predict: event -> stored prediction, trained v%s", rec.Version)))
 
+	// The production path: a model trained with the histogram features, on captured
+	// simulator frames stored the way ingest stores them (the histogram then comes out of
+	// the zstd-compressed raw frame for every prediction).
+	frameRows, err := histogramScenario(ctx, pool, srv, reg, client, hs.URL, o)
+	if err != nil {
+		return nil, err
+	}
+	rows = append(rows, frameRows...)
+
 	x, _ := features.Extract(samples[0].Features)
 	body, _ := json.Marshal(map[string]any{"inputs": []map[string]any{{"name": "features", "datatype": "FP64",
 		"shape": []int{1, features.Len()}, "data": x}, {"name": "device_id", "datatype": "BYTES", "shape": []int{1},
@@ -385,4 +395,104 @@ func load(ctx context.Context, client *http.Client, o options, next func() (*htt
 	wg.Wait()
 	res.elapsed = time.Since(start)
 	return res, firstErr
+}
+
+// histogramScenario stores copies of a captured frame (distinct sample ids) through
+// ingest's storage path, activates a model that uses the histogram features, and measures
+// the predict function on them.
+func histogramScenario(ctx context.Context, pool *pgxpool.Pool, srv *predict.Server, reg *ml.Registry,
+	client *http.Client, base string, o options) ([]row, error) {
+	frame, err := fixtures.Read(fixtures.Sample1)
+	if err != nil {
+		return nil, fmt.Errorf("captured frame: %w", err)
+	}
+	const copies = 8000
+	const origID = `"MG-261127-1895-033"`
+	if !bytes.Contains(frame, []byte(origID)) {
+		return nil, fmt.Errorf("captured frame: sample id %s not found", origID)
+	}
+	logf("storing %d captured frames", copies)
+	ids := make([]string, copies)
+	var rowsIn [][]any
+	flush := func() error {
+		if _, err := pool.CopyFrom(ctx, pgx.Identifier{"sensor_samples"}, sample.Columns, pgx.CopyFromRows(rowsIn)); err != nil {
+			return fmt.Errorf("store captured frames: %w", err)
+		}
+		rowsIn = rowsIn[:0]
+		return nil
+	}
+	for i := range ids {
+		ids[i] = fmt.Sprintf("BH-%06d", i)
+		f := bytes.Replace(frame, []byte(origID), []byte(strconv.Quote(ids[i])), 1)
+		fr, err := sample.Decode(f)
+		if err != nil {
+			return nil, err
+		}
+		s, err := fr.Sample()
+		if err != nil {
+			return nil, err
+		}
+		raw, enc := sample.EncodeRaw(nil, f)
+		rowsIn = append(rowsIn, s.Row(raw, enc))
+		if len(rowsIn) == 500 {
+			if err := flush(); err != nil {
+				return nil, err
+			}
+		}
+	}
+	if err := flush(); err != nil {
+		return nil, err
+	}
+	g := synth.New(99)
+	g.Histograms = true
+	var d ml.Dataset
+	for i := 0; i < 3000; i++ {
+		s := g.Next()
+		x, err := features.Extract(s.Features)
+		if err != nil {
+			return nil, err
+		}
+		if err := d.Add(s.SampleID, s.DeviceID, x, s.FinalGrade, s.FinalScore); err != nil {
+			return nil, err
+		}
+	}
+	m, err := ml.Train(ctx, d, ml.TrainConfig{Epochs: 5}, nil)
+	if err != nil {
+		return nil, err
+	}
+	var rec ml.Record
+	if err := pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
+		rec, err = reg.Register(ctx, tx, ml.Candidate{Model: m, Samples: d.Len()})
+		return err
+	}); err != nil {
+		return nil, err
+	}
+	if _, err := reg.Activate(ctx, rec.ID, "bench"); err != nil {
+		return nil, err
+	}
+	if err := srv.Service().Refresh(ctx, ml.QualityModel); err != nil {
+		return nil, err
+	}
+	d = ml.Dataset{}
+	runtime.GC()
+	next := 0
+	res, err := load(ctx, client, o, func() (*http.Request, error) {
+		if next >= len(ids) {
+			return nil, fmt.Errorf("ran out of captured frames: lower -duration")
+		}
+		id := ids[next]
+		next++
+		b, _ := json.Marshal(sample.StoredEvent{SampleID: id})
+		r, _ := http.NewRequest(http.MethodPost, base+"/", bytes.NewReader(b))
+		r.Header.Set("Content-Type", "application/json")
+		r.Header.Set("ce-specversion", "1.0")
+		r.Header.Set("ce-type", sample.TypeStored)
+		r.Header.Set("ce-source", sample.Source)
+		r.Header.Set("ce-id", id)
+		return r, nil
+	}, http.StatusAccepted)
+	if err != nil {
+		return nil, err
+	}
+	return []row{res.row(fmt.Sprintf("predict: captured 140 KB frames, v%s with histogram features", rec.Version))}, nil
 }

@@ -57,7 +57,7 @@ func realMain(ctx context.Context, args []string, out io.Writer) error {
 	var o options
 	fs.IntVar(&o.samples, "samples", 1_000_000, "samples in the database")
 	fs.DurationVar(&o.duration, "duration", 5*time.Second, "measuring time per scenario")
-	fs.IntVar(&o.concurrency, "concurrency", 4, "concurrent clients")
+	fs.IntVar(&o.concurrency, "concurrency", 1, "concurrent clients (latency targets are per request: 1 on a 2-core machine)")
 	fs.StringVar(&o.dbURL, "db", os.Getenv("BENCH_DATABASE_URL"), "PostgreSQL URL (default $BENCH_DATABASE_URL; empty: throwaway server)")
 	fs.StringVar(&o.redisURL, "redis", os.Getenv("BENCH_REDIS_URL"), "Redis URL (default $BENCH_REDIS_URL; empty: throwaway server)")
 	if err := fs.Parse(args); err != nil {
@@ -139,6 +139,8 @@ func realMain(ctx context.Context, args []string, out io.Writer) error {
 		{"samples list (limit 100)", "uncached", uURL + "/api/sqal/samples", "p99 < 20 ms", func(r result) bool { return r.p99 < 20*time.Millisecond }},
 		{"grade distribution (7 d)", "uncached", uURL + "/api/sqal/stats/grade-distribution", "", nil},
 		{"grade distribution (7 d)", "cached", cURL + "/api/sqal/stats/grade-distribution", "p99 < 5 ms", func(r result) bool { return r.p99 < 5*time.Millisecond }},
+		{"lots aggregated", "uncached", uURL + "/api/sqal/integration/lots-aggregated", "", nil},
+		{"hourly stats (7 d)", "uncached", uURL + "/api/sqal/stats/hourly", "", nil},
 	}
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: o.concurrency * 2}}
 	load, _ := os.ReadFile("/proc/loadavg")

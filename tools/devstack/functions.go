@@ -1,6 +1,7 @@
 package main
 
 import (
+	"github.com/sqalfn/sqal/functions/admin-api"
 	"github.com/sqalfn/sqal/functions/ai-api"
 	"github.com/sqalfn/sqal/functions/alerts"
 	"github.com/sqalfn/sqal/functions/analysis-api"
@@ -21,6 +22,7 @@ var functions = []runtime.Function{
 	sqalapi.Function,
 	analysisapi.Function,
 	aiapi.Function,
+	adminapi.Function,
 	predict.Function,
 	train.Function,
 }

@@ -26,6 +26,7 @@ import (
 	"github.com/sqalfn/sqal/shared/events/localbus"
 	"github.com/sqalfn/sqal/shared/localstack"
 	"github.com/sqalfn/sqal/shared/migrate"
+	"github.com/sqalfn/sqal/shared/ratelimit"
 	"github.com/sqalfn/sqal/shared/routes"
 	"github.com/sqalfn/sqal/shared/runtime"
 )
@@ -45,6 +46,7 @@ type Config struct {
 	TriggersDir string `env:"DEVSTACK_TRIGGERS_DIR"`
 	Relay       events.RelayConfig
 	CORS        edge.CORSConfig
+	RateLimit   edge.RateLimitConfig
 }
 
 func main() {
@@ -70,6 +72,7 @@ func realMain(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	devIssuerDefaults(&rcfg)
 	log := slog.New(slog.NewTextHandler(os.Stderr, nil)).With("component", "devstack")
 	root, err := repoRoot()
 	if err != nil {
@@ -169,7 +172,12 @@ func realMain(ctx context.Context) error {
 		}
 	}()
 
-	public := edge.SecurityHeaders(edge.CORS(cfg.CORS, edge.Router(routes.Default(), handlers)))
+	limiter := ratelimit.New(env.Redis, ratelimit.Options{Prefix: "sqal:edge:", Logger: env.Logger})
+	router := edge.RateLimit(cfg.RateLimit, limiter, edge.Router(routes.Default(), handlers))
+	public, err := withDevIssuer(edge.SecurityHeaders(edge.CORS(cfg.CORS, router)), rcfg.Auth, log)
+	if err != nil {
+		return err
+	}
 	env.Health.MarkStarted()
 	context.AfterFunc(ctx, env.Health.MarkShuttingDown)
 

@@ -54,6 +54,7 @@ func TestConsistency(t *testing.T) {
 	}{
 		{"every function has a Service", func() error { return CheckFunctionsHaveServices(root, set) }},
 		{"service conventions", func() error { return CheckServiceConventions(set) }},
+		{"services match the function declarations", func() error { return CheckFunctionDecls(root, set) }},
 		{"references", func() error { return CheckReferences(set) }},
 		{"routes", func() error { return CheckRoutes(root, set) }},
 		{"events", func() error { return CheckEvents(root, set) }},

@@ -173,3 +173,35 @@ func TestCheckEventsRejectsMismatch(t *testing.T) {
 		t.Fatalf("want a 'not marked external' error, got %v", err)
 	}
 }
+
+// CheckFunctionDecls reports a Service whose target or dependencies differ from what its
+// function package declares.
+func TestCheckFunctionDeclsRejectsMismatch(t *testing.T) {
+	root := repoRoot(t)
+	tmp := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(tmp, "functions/alerts"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	src := "package alerts\n\nvar F = runtime.Function{\n\tTarget:  \"Alarms\",\n\tNeeds:   runtime.Needs{DB: true, Events: true},\n}\n"
+	if err := os.WriteFile(filepath.Join(tmp, "functions/alerts/alerts.go"), []byte(src), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(filepath.Join(root, "knative/services/alerts.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	docs, err := SplitDocuments("alerts.yaml", []byte(strings.Replace(string(b), "name: DATABASE_URL", "name: DATABASE_URI", 1)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	set, err := NewSet(context.Background(), docs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = CheckFunctionDecls(tmp, set)
+	for _, want := range []string{`registers "Alarms"`, "no DATABASE_URL", "no broker address"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("want an error mentioning %q, got %v", want, err)
+		}
+	}
+}

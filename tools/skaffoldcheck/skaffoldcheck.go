@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"reflect"
 	"regexp"
 	"slices"
 	"sort"
@@ -65,15 +66,40 @@ func decode(doc []byte) (*latest.SkaffoldConfig, error) {
 	if err := skyaml.UnmarshalStrict(doc, cfg); err != nil {
 		return nil, fmt.Errorf("decode: %w", err)
 	}
-	if err := yamltags.ValidateStruct(cfg); err != nil {
+	if err := validateTags(reflect.ValueOf(cfg)); err != nil {
 		return nil, fmt.Errorf("%s: %w", cfg.Metadata.Name, err)
 	}
-	for _, a := range cfg.Build.Artifacts {
-		if err := yamltags.ValidateStruct(a); err != nil {
-			return nil, fmt.Errorf("%s: artifact %s: %w", cfg.Metadata.Name, a.ImageName, err)
-		}
-	}
 	return cfg, nil
+}
+
+// validateTags applies yamltags.ValidateStruct to every struct of the config, as
+// skaffold's validation does (visitStructs): required fields and oneOf groups.
+func validateTags(v reflect.Value) error {
+	switch v.Kind() {
+	case reflect.Struct:
+		var errs []error
+		if err := yamltags.ValidateStruct(v.Interface()); err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", v.Type().Name(), err))
+		}
+		for i := 0; i < v.NumField(); i++ {
+			if v.Field(i).CanInterface() {
+				errs = append(errs, validateTags(v.Field(i)))
+			}
+		}
+		return errors.Join(errs...)
+	case reflect.Slice:
+		var errs []error
+		for i := 0; i < v.Len(); i++ {
+			errs = append(errs, validateTags(v.Index(i)))
+		}
+		return errors.Join(errs...)
+	case reflect.Ptr:
+		if v.IsNil() {
+			return nil
+		}
+		return validateTags(v.Elem())
+	}
+	return nil
 }
 
 var docSeparator = regexp.MustCompile(`(?m)^---\s*$`)

@@ -28,7 +28,7 @@ type Options struct {
 	// NoMatrices leaves the three 8x8 matrix columns NULL (about half of a row's bytes):
 	// faster to write, for benchmarks that do not read them.
 	NoMatrices bool
-	Now            time.Time // samples end here
+	Now        time.Time // samples end here
 }
 
 // Stats counts what a run wrote.

@@ -400,8 +400,10 @@ func (g gen) histogram(d float64) [nBins]float64 {
 	mu := d / binSize * 1.0
 	amp := g.between(10, 20)
 	for b := range nBins {
-		x := (float64(b) - mu) / 1.3
-		v := amp * math.Exp(-x*x/2)
+		v := 0.0
+		if x := (float64(b) - mu) / 1.3; x > -8 && x < 8 { // exp(-32) is nothing
+			v = amp * math.Exp(-x*x/2)
+		}
 		if g.rng.Float64() < 0.62 {
 			v += g.rng.Float64() * 0.6
 		}

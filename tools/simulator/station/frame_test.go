@@ -6,11 +6,11 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/sqalfn/sqal/shared/sample/fixtures"
 )
 
 // node is a JSON value with object keys in document order.
@@ -102,25 +102,7 @@ func sameShape(want, got *node, path string) error {
 	return nil
 }
 
-// fixture reads a contract fixture (spec/fixtures beside the repository).
-func fixture(t *testing.T, name string) []byte {
-	t.Helper()
-	dir, _ := os.Getwd()
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.work")); err == nil {
-			break
-		}
-		if filepath.Dir(dir) == dir {
-			t.Fatal("no go.work above the test")
-		}
-		dir = filepath.Dir(dir)
-	}
-	b, err := os.ReadFile(filepath.Join(dir, "..", "shared", "spec", "fixtures", name))
-	if err != nil {
-		t.Fatalf("fixture: %v", err)
-	}
-	return b
-}
+func fixture(t *testing.T, name string) []byte { return fixtures.Load(t, name) }
 
 func TestFramesShapedLikeTheLegacySimulator(t *testing.T) {
 	// Sample-2 has both kinds of combined defects (ToF and spectral).
@@ -128,7 +110,7 @@ func TestFramesShapedLikeTheLegacySimulator(t *testing.T) {
 	rng := rand.New(rand.NewPCG(1, 2))
 	d := NewDevice("MT", 1, 1895)
 	for _, p := range []Profile{Normal, Irregular, Defective} {
-		for range 20 {
+		for range 4 {
 			s := d.Generate(rng, p, time.Now(), false)
 			if err := sameShape(want, parse(t, s.JSON), "$"); err != nil {
 				t.Fatalf("%s frame: %v", p, err)
@@ -171,7 +153,7 @@ func TestScoresConsistentPerProfile(t *testing.T) {
 	d := NewDevice("LS", 2, 42)
 	mean := map[Profile]float64{}
 	rejects := map[Profile]int{}
-	const n = 300
+	const n = 150
 	for _, p := range []Profile{Normal, Irregular, Defective} {
 		for range n {
 			s := d.Generate(rng, p, time.Now(), true)

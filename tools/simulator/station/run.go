@@ -38,6 +38,10 @@ type Config struct {
 	RetryDelay time.Duration
 	Progress   io.Writer // live progress line (nil: none)
 	Every      time.Duration
+	// OnAck, when set, is called with every acknowledged sample id (status "saved", or
+	// "duplicate" when dup), from the station's reading goroutine: the cluster rehearsal
+	// (tools/rehearsal) checks that each sample acknowledged was stored.
+	OnAck func(sampleID string, dup bool)
 }
 
 // Defaults fills unset fields.
@@ -475,6 +479,9 @@ func (s *station) handleReply(b []byte) {
 			s.c.dup.Add(1)
 		} else {
 			s.c.acked.Add(1)
+		}
+		if s.cfg.OnAck != nil {
+			s.cfg.OnAck(r.SampleID, r.Status == "duplicate")
 		}
 		if ok {
 			s.c.mu.Lock()

@@ -211,3 +211,58 @@ func TestValidationErrorsAreNotResent(t *testing.T) {
 		t.Fatalf("summary %s; server got %d frames", sum, frames.Load())
 	}
 }
+
+func TestHelloFirstAndHeartbeats(t *testing.T) {
+	var mu sync.Mutex
+	var kinds []string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c, err := websocket.Accept(w, r, nil)
+		if err != nil {
+			return
+		}
+		defer c.CloseNow()
+		c.SetReadLimit(1 << 24)
+		_ = c.Write(r.Context(), websocket.MessageText, []byte(`{"type":"connection_established"}`))
+		for {
+			_, b, err := c.Read(r.Context())
+			if err != nil {
+				return
+			}
+			var m struct {
+				Type     string `json:"type"`
+				SampleID string `json:"sample_id"`
+				DeviceID string `json:"device_id"`
+			}
+			_ = json.Unmarshal(b, &m)
+			mu.Lock()
+			kinds = append(kinds, m.Type)
+			mu.Unlock()
+			if m.Type == "sensor_data" {
+				_ = c.Write(r.Context(), websocket.MessageText, []byte(`{"type":"ack","status":"saved","sample_id":"`+m.SampleID+`"}`))
+			}
+		}
+	}))
+	defer srv.Close()
+	sum, err := station.Run(context.Background(), station.Config{URL: wsURL(srv), Devices: 1, Rate: 20, Count: 8,
+		Slim: true, Heartbeat: 40 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(kinds) == 0 || kinds[0] != "esp32_hello" {
+		t.Fatalf("frames %v: want esp32_hello first", kinds)
+	}
+	var hb, data int
+	for _, k := range kinds {
+		switch k {
+		case "heartbeat":
+			hb++
+		case "sensor_data":
+			data++
+		}
+	}
+	if data != 8 || hb < 3 || sum.Acked != 8 {
+		t.Fatalf("%d sensor_data, %d heartbeats (want 8 and >= 3); %s", data, hb, sum)
+	}
+}

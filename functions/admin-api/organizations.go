@@ -1,0 +1,315 @@
+package adminapi
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+
+	"github.com/sqalfn/sqal/shared/audit"
+	"github.com/sqalfn/sqal/shared/auth"
+	"github.com/sqalfn/sqal/shared/httpapi"
+)
+
+// organization is bn's shape plus type and parentId (backend-new §2.10).
+type organization struct {
+	ID           string             `json:"id"`
+	Name         string             `json:"name"`
+	Type         string             `json:"type"`
+	ParentID     *string            `json:"parentId"`
+	Description  *string            `json:"description"`
+	ContactEmail *string            `json:"contactEmail"`
+	ContactPhone *string            `json:"contactPhone"`
+	IsActive     bool               `json:"isActive"`
+	CreatedAt    httpapi.Timestamp  `json:"createdAt"`
+	Address      *string            `json:"address,omitempty"`
+	Settings     json.RawMessage    `json:"settings,omitempty"`
+	UpdatedAt    *httpapi.Timestamp `json:"updatedAt,omitempty"`
+}
+
+const orgColumns = `id::text, name, type, parent_id::text, description, contact_email, contact_phone, is_active,
+	created_at, address, settings, updated_at`
+
+func scanOrg(row pgx.Row, detail bool) (organization, error) {
+	var o organization
+	var created time.Time
+	var updated *time.Time
+	var addr *string
+	var settings json.RawMessage
+	err := row.Scan(&o.ID, &o.Name, &o.Type, &o.ParentID, &o.Description, &o.ContactEmail, &o.ContactPhone,
+		&o.IsActive, &created, &addr, &settings, &updated)
+	o.CreatedAt = httpapi.Timestamp(created)
+	if detail {
+		o.Address, o.Settings, o.UpdatedAt = addr, settings, httpapi.TimePtr(updated)
+	}
+	return o, err
+}
+
+func (a *API) listOrganizations(w http.ResponseWriter, r *http.Request) {
+	limit, offset, err := page(r)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	rows, err := a.db.Query(r.Context(), `SELECT `+orgColumns+` FROM organizations ORDER BY created_at DESC, name
+		LIMIT $1 OFFSET $2`, limit, offset)
+	if err != nil {
+		a.fail(w, r, fmt.Errorf("list organisations: %w", err))
+		return
+	}
+	orgs, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (organization, error) { return scanOrg(row, false) })
+	if err != nil {
+		a.fail(w, r, fmt.Errorf("list organisations: %w", err))
+		return
+	}
+	if orgs == nil {
+		orgs = []organization{}
+	}
+	var total int64
+	if err := a.db.QueryRow(r.Context(), `SELECT count(*) FROM organizations`).Scan(&total); err != nil {
+		a.fail(w, r, fmt.Errorf("count organisations: %w", err))
+		return
+	}
+	httpapi.JSON(w, http.StatusOK, map[string]any{"organizations": orgs, "total": total})
+}
+
+func loadOrg(r *http.Request, q rowQuerier, id string) (organization, error) {
+	if uuid.Validate(id) != nil {
+		return organization{}, notFound("Organization")
+	}
+	o, err := scanOrg(q.QueryRow(r.Context(), `SELECT `+orgColumns+` FROM organizations WHERE id = $1`, id), true)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return organization{}, notFound("Organization")
+	}
+	if err != nil {
+		return organization{}, fmt.Errorf("load organisation %s: %w", id, err)
+	}
+	return o, nil
+}
+
+func (a *API) getOrganization(w http.ResponseWriter, r *http.Request) {
+	o, err := loadOrg(r, a.db, r.PathValue("org_id"))
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	httpapi.JSON(w, http.StatusOK, o)
+}
+
+var orgTypes = []string{"enterprise", "site", "production_line", "department"}
+
+// orgChanges reads the writable fields of an organisation body as column -> value.
+func orgChanges(b body) (map[string]any, error) {
+	out := map[string]any{}
+	for _, f := range []struct {
+		col   string
+		names []string
+		max   int
+	}{
+		{"name", []string{"name"}, 200},
+		{"type", []string{"type"}, 30},
+		{"parent_id", []string{"parent_id", "parentId"}, 36},
+		{"description", []string{"description"}, 1000},
+		{"address", []string{"address"}, 500},
+		{"contact_email", []string{"contact_email", "contactEmail"}, 254},
+		{"contact_phone", []string{"contact_phone", "contactPhone"}, 50},
+	} {
+		v, present, err := b.str(f.max, f.names...)
+		if err != nil {
+			return nil, err
+		}
+		if !present {
+			continue
+		}
+		switch {
+		case f.col == "name" && (v == nil || strings.TrimSpace(*v) == ""):
+			return nil, &httpapi.ValidationError{Items: []httpapi.ErrorItem{httpapi.Missing("body", "name")}}
+		case f.col == "type" && (v == nil || !contains(orgTypes, *v)):
+			return nil, &httpapi.ValidationError{Items: []httpapi.ErrorItem{httpapi.EnumError(v, orgTypes, "body", "type")}}
+		case f.col == "parent_id" && v != nil && uuid.Validate(*v) != nil:
+			return nil, typeError("parent_id", "organisation id (uuid)", *v)
+		}
+		out[f.col] = v
+	}
+	if v, present, err := b.boolean("is_active", "isActive"); err != nil {
+		return nil, err
+	} else if present {
+		out["is_active"] = v
+	}
+	if v, ok := b.get("settings"); ok {
+		m, isObj := v.(map[string]any)
+		if !isObj {
+			return nil, typeError("settings", "object", v)
+		}
+		out["settings"] = m
+	}
+	return out, nil
+}
+
+func (a *API) createOrganization(w http.ResponseWriter, r *http.Request) {
+	b, err := decodeBody(r)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	ch, err := orgChanges(b)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	if _, ok := ch["name"]; !ok {
+		a.fail(w, r, &httpapi.ValidationError{Items: []httpapi.ErrorItem{httpapi.Missing("body", "name")}})
+		return
+	}
+	cols, ph, args := []string{}, []string{}, []any{}
+	for _, k := range sortedKeys(ch) {
+		args = append(args, ch[k])
+		cols, ph = append(cols, k), append(ph, fmt.Sprintf("$%d", len(args)))
+	}
+	ctx := r.Context()
+	tx, err := a.db.Begin(ctx)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	defer func() { _ = tx.Rollback(ctx) }()
+	var id string
+	err = tx.QueryRow(ctx, `INSERT INTO organizations (`+strings.Join(cols, ", ")+`) VALUES (`+strings.Join(ph, ", ")+`) RETURNING id::text`, args...).Scan(&id)
+	switch {
+	case isUniqueViolation(err):
+		a.fail(w, r, httpapi.Errorf(http.StatusConflict, "Organization already exists"))
+		return
+	case isFKViolation(err):
+		a.fail(w, r, notFound("Parent organization"))
+		return
+	case err != nil:
+		a.fail(w, r, fmt.Errorf("create organisation: %w", err))
+		return
+	}
+	o, err := loadOrg(r, tx, id)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	e := audit.FromRequest(r, audit.ActionCreate, "organization", id)
+	e.Details = "Organisation " + o.Name + " créée"
+	e.Changes = map[string]any{"after": ch}
+	if err := audit.Record(ctx, tx, e); err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	if err := tx.Commit(ctx); err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	httpapi.JSON(w, http.StatusCreated, withMessage(o, id, "Organization created successfully"))
+}
+
+func (a *API) patchOrganization(w http.ResponseWriter, r *http.Request) {
+	b, err := decodeBody(r)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	ch, err := orgChanges(b)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	ctx := r.Context()
+	tx, err := a.db.Begin(ctx)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	defer func() { _ = tx.Rollback(ctx) }()
+	before, err := loadOrg(r, tx, r.PathValue("org_id"))
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	if p, ok := ch["parent_id"].(*string); ok && p != nil && *p == before.ID {
+		a.fail(w, r, typeError("parent_id", "organisation other than itself", *p))
+		return
+	}
+	if len(ch) > 0 {
+		sets, args := []string{}, []any{before.ID}
+		for _, k := range sortedKeys(ch) {
+			args = append(args, ch[k])
+			sets = append(sets, fmt.Sprintf("%s = $%d", k, len(args)))
+		}
+		_, err = tx.Exec(ctx, `UPDATE organizations SET `+strings.Join(sets, ", ")+`, updated_at = now() WHERE id = $1`, args...)
+		switch {
+		case isUniqueViolation(err):
+			a.fail(w, r, httpapi.Errorf(http.StatusConflict, "Organization already exists"))
+			return
+		case isFKViolation(err):
+			a.fail(w, r, notFound("Parent organization"))
+			return
+		case err != nil:
+			a.fail(w, r, fmt.Errorf("update organisation: %w", err))
+			return
+		}
+	}
+	after, err := loadOrg(r, tx, before.ID)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	e := audit.FromRequest(r, audit.ActionUpdate, "organization", before.ID)
+	e.Details = "Organisation " + before.Name + " modifiée (" + keys(ch) + ")"
+	e.Changes = map[string]any{"before": before, "after": ch}
+	if err := audit.Record(ctx, tx, e); err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	if err := tx.Commit(ctx); err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	httpapi.JSON(w, http.StatusOK, withMessage(after, after.ID, "Organization updated successfully"))
+}
+
+func (a *API) deleteOrganization(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	if r.PathValue("org_id") == auth.DefaultOrganizationID {
+		a.fail(w, r, httpapi.Errorf(http.StatusConflict, "The default organization cannot be deleted"))
+		return
+	}
+	tx, err := a.db.Begin(ctx)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	defer func() { _ = tx.Rollback(ctx) }()
+	before, err := loadOrg(r, tx, r.PathValue("org_id"))
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	if _, err := tx.Exec(ctx, `DELETE FROM organizations WHERE id = $1`, before.ID); err != nil {
+		if isFKViolation(err) {
+			a.fail(w, r, httpapi.Errorf(http.StatusConflict, "Organization still owns devices"))
+			return
+		}
+		a.fail(w, r, fmt.Errorf("delete organisation: %w", err))
+		return
+	}
+	e := audit.FromRequest(r, audit.ActionDelete, "organization", before.ID)
+	e.Details = "Organisation " + before.Name + " supprimée"
+	e.Changes = map[string]any{"before": before}
+	if err := audit.Record(ctx, tx, e); err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	if err := tx.Commit(ctx); err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	httpapi.JSON(w, http.StatusOK, map[string]string{"message": "Organization deleted successfully"})
+}

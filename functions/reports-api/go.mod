@@ -1,0 +1,12 @@
+module github.com/sqalfn/sqal/functions/reports-api
+
+go 1.26.0
+
+require (
+	github.com/sqalfn/sqal/migrations v0.0.0
+	github.com/sqalfn/sqal/shared v0.0.0
+)
+
+replace github.com/sqalfn/sqal/shared => ../../shared
+
+replace github.com/sqalfn/sqal/migrations => ../../migrations
