@@ -49,12 +49,15 @@ CREATE TABLE users (
 );
 CREATE INDEX users_date_joined ON users (date_joined DESC);
 -- Demo users (the realm import's users, shared/auth.DevUsers) so the page is not
--- empty before anyone logs in. Their ids are the development issuer's subjects.
-INSERT INTO users (id, username, email, first_name, last_name, is_staff, roles, organization_id, source) VALUES
-    ('7a2f0f0e-0c1f-5d3b-9b8e-000000000001', 'admin', 'admin@sqal.local', 'Admin', 'SQAL', true, '{super_admin,admin}', '00000000-0000-4000-8000-000000000001', 'seed'),
-    ('7a2f0f0e-0c1f-5d3b-9b8e-000000000002', 'superviseur', 'superviseur@sqal.local', 'Sophie', 'Superviseur', false, '{superviseur,quality_manager}', '00000000-0000-4000-8000-000000000001', 'seed'),
-    ('7a2f0f0e-0c1f-5d3b-9b8e-000000000003', 'technicien', 'technicien@sqal.local', 'Thomas', 'Technicien', false, '{technicien_sqal,production_operator}', '00000000-0000-4000-8000-000000000001', 'seed'),
-    ('7a2f0f0e-0c1f-5d3b-9b8e-000000000004', 'viewer', 'viewer@sqal.local', 'Victor', 'Viewer', false, '{viewer}', '00000000-0000-4000-8000-000000000001', 'seed');
+-- empty before anyone logs in; a login updates the row of the same username.
+INSERT INTO users (username, email, first_name, last_name, is_staff, roles, organization_id, source) VALUES
+    ('admin', 'admin@sqal.local', 'Admin', 'SQAL', true, '{super_admin,admin}', '00000000-0000-4000-8000-000000000001', 'seed'),
+    ('superviseur', 'superviseur@sqal.local', 'Sophie', 'Superviseur', true, '{org_admin,superviseur}', '00000000-0000-4000-8000-000000000001', 'seed'),
+    ('qualite', 'qualite@sqal.local', 'Quentin', 'Qualité', false, '{quality_manager}', '00000000-0000-4000-8000-000000000001', 'seed'),
+    ('technicien', 'technicien@sqal.local', 'Thomas', 'Technicien', false, '{production_operator,technicien_sqal}', '00000000-0000-4000-8000-000000000001', 'seed'),
+    ('analyste', 'analyste@sqal.local', 'Anna', 'Analyste', false, '{data_analyst}', '00000000-0000-4000-8000-000000000001', 'seed'),
+    ('gaveur', 'gaveur@sqal.local', 'Jean', 'Gaveur', false, '{viewer,gaveur}', '00000000-0000-4000-8000-000000000001', 'seed'),
+    ('consommateur', 'consommateur@sqal.local', 'Claire', 'Consommatrice', false, '{viewer,consommateur}', '00000000-0000-4000-8000-000000000001', 'seed');
 
 -- Audit trail (backend-new §2.11, §3.6). Append-only: no UPDATE/DELETE/TRUNCATE grant
 -- and triggers refusing them even to the owner; hash-chained: hash =

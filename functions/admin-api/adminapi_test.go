@@ -233,7 +233,7 @@ func TestAdvanceCalibration(t *testing.T) {
 func TestUsers(t *testing.T) {
 	ta := newTestAPI(t, auth.ModeOpen)
 	m := ta.want("", "GET", "/api/admin/users/", "", 200)
-	if m["total"] != 4.0 || m["active"] != 4.0 {
+	if m["total"] != 7.0 || m["active"] != 7.0 {
 		t.Fatalf("seeded users: %v", m)
 	}
 	u := m["users"].([]any)[0].(map[string]any)
@@ -367,10 +367,10 @@ func TestPagination(t *testing.T) {
 	tests := []struct {
 		query string
 		n     int
-	}{{"", 4}, {"?limit=2", 2}, {"?skip=3", 1}, {"?page=2&page_size=3", 1}, {"?limit=0", 1}, {"?limit=100000", 4}}
+	}{{"", 7}, {"?limit=2", 2}, {"?skip=3", 4}, {"?page=2&page_size=3", 3}, {"?page=3&page_size=3", 1}, {"?limit=0", 1}, {"?limit=100000", 7}}
 	for _, tt := range tests {
 		m := ta.want("", "GET", "/api/admin/users/"+tt.query, "", 200)
-		if got := len(m["users"].([]any)); got != tt.n || m["total"] != 4.0 {
+		if got := len(m["users"].([]any)); got != tt.n || m["total"] != 7.0 {
 			t.Errorf("%s: %d users (total %v), want %d", tt.query, got, m["total"], tt.n)
 		}
 	}
@@ -385,7 +385,8 @@ func TestEnforce(t *testing.T) {
 	ta.want("viewer", "GET", "/api/admin/devices/", "", 403)
 	ta.want("technicien", "GET", "/api/admin/devices/", "", 200)
 	ta.want("technicien", "GET", "/api/admin/users/", "", 403)
-	ta.want("orgadmin", "POST", "/api/organizations/", `{"name": "Nope"}`, 403)
+	ta.want("superviseur", "POST", "/api/organizations/", `{"name": "Nope"}`, 403)
+	ta.want("qualite", "GET", "/api/admin/users/", "", 403)
 	me := ta.want("analyste", "GET", "/api/users/me", "", 200)
 	if me["username"] != "analyste" || me["anonymous"] != false {
 		t.Fatalf("me: %v", me)
@@ -395,12 +396,13 @@ func TestEnforce(t *testing.T) {
 	for _, u := range users["users"].([]any) {
 		u := u.(map[string]any)
 		names = append(names, u["username"].(string))
-		if u["username"] == "analyste" && (u["lastLogin"] == nil || u["source"] != "token") {
+		if (u["username"] == "analyste" && u["lastLogin"] == nil) || (u["username"] == "viewer" && u["source"] != "token") {
 			t.Fatalf("mirrored user: %v", u)
 		}
 	}
 	sort.Strings(names)
-	if strings.Join(names, ",") != "admin,analyste,orgadmin,superviseur,technicien,viewer" {
+	// The seeded users, updated by their logins, plus viewer (a development-only user).
+	if strings.Join(names, ",") != "admin,analyste,consommateur,gaveur,qualite,superviseur,technicien,viewer" {
 		t.Fatalf("users mirrored from tokens: %v", names)
 	}
 }

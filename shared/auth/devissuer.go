@@ -35,16 +35,21 @@ type DevUser struct {
 	ClientRoles []string // roles of the dashboard client
 }
 
-// DevUsers are the demo users (one per role of the realm import in k8s/).
+// DevUsers are the demo users: the users of the realm import (k8s/base/keycloak,
+// same roles; TestDevUsersMatchRealm keeps them in step) plus a bare viewer.
 var DevUsers = map[string]DevUser{
-	"admin":        {"admin", "admin@sqal.local", "Admin", "SQAL", []string{"super_admin", "admin"}, nil},
-	"orgadmin":     {"orgadmin", "orgadmin@sqal.local", "Org", "Admin", []string{"org_admin"}, nil},
-	"superviseur":  {"superviseur", "superviseur@sqal.local", "Sophie", "Superviseur", []string{"superviseur", "quality_manager"}, nil},
-	"technicien":   {"technicien", "technicien@sqal.local", "Thomas", "Technicien", []string{"technicien_sqal", "production_operator"}, []string{"calibrate_devices"}},
-	"analyste":     {"analyste", "analyste@sqal.local", "Anna", "Analyste", []string{"data_analyst"}, []string{"export_reports"}},
-	"viewer":       {"viewer", "viewer@sqal.local", "Victor", "Viewer", []string{"viewer"}, []string{"view_sensors", "view_realtime"}},
-	"gaveur":       {"gaveur", "gaveur@sqal.local", "Jean", "Gaveur", []string{"gaveur"}, nil},
-	"consommateur": {"consommateur", "consommateur@sqal.local", "Claire", "Consommatrice", []string{"consommateur"}, nil},
+	"admin": {"admin", "admin@sqal.local", "Admin", "SQAL", []string{"super_admin", "admin"},
+		[]string{"view_sensors", "manage_quality", "export_reports", "calibrate_devices", "view_realtime"}},
+	"superviseur": {"superviseur", "superviseur@sqal.local", "Sophie", "Superviseur", []string{"org_admin", "superviseur"},
+		[]string{"view_sensors", "manage_quality", "export_reports", "view_realtime"}},
+	"qualite": {"qualite", "qualite@sqal.local", "Quentin", "Qualité", []string{"quality_manager"},
+		[]string{"view_sensors", "manage_quality", "export_reports", "view_realtime"}},
+	"technicien": {"technicien", "technicien@sqal.local", "Thomas", "Technicien", []string{"production_operator", "technicien_sqal"},
+		[]string{"view_sensors", "calibrate_devices", "view_realtime"}},
+	"analyste":     {"analyste", "analyste@sqal.local", "Anna", "Analyste", []string{"data_analyst"}, []string{"view_sensors", "export_reports"}},
+	"gaveur":       {"gaveur", "gaveur@sqal.local", "Jean", "Gaveur", []string{"viewer", "gaveur"}, []string{"view_realtime"}},
+	"consommateur": {"consommateur", "consommateur@sqal.local", "Claire", "Consommatrice", []string{"viewer", "consommateur"}, nil},
+	"viewer":       {"viewer", "viewer@sqal.local", "Victor", "Viewer", []string{"viewer"}, nil},
 }
 
 // DevIssuer mints Keycloak-shaped access tokens for the demo users with a key

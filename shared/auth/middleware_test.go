@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -126,22 +127,26 @@ func TestDenialSpotChecks(t *testing.T) {
 		{"viewer", "POST", "/api/ai/models/m1/activate/", 403},
 		{"viewer", "GET", "/api/admin/devices/", 403},
 		{"viewer", "GET", "/api/users/me", 200},
+		{"viewer", "GET", "/api/export/samples", 403},
 		{"technicien", "GET", "/api/admin/devices/", 200},
 		{"technicien", "POST", "/api/admin/calibration/start/", 200},
 		{"technicien", "PATCH", "/api/admin/devices/ESP32_LL_01", 403},
 		{"technicien", "POST", "/api/ai/training/", 200},
-		{"superviseur", "GET", "/api/admin/audit/", 200},
-		{"superviseur", "GET", "/api/admin/users/", 403},
-		{"orgadmin", "GET", "/api/admin/users/", 200},
-		{"orgadmin", "POST", "/api/organizations/", 403},
-		{"orgadmin", "DELETE", "/api/organizations/o1", 403},
+		{"qualite", "GET", "/api/admin/audit/", 200},
+		{"qualite", "GET", "/api/admin/users/", 403},
+		{"qualite", "POST", "/api/sqal/alerts/1/acknowledge", 200},
+		{"superviseur", "GET", "/api/admin/users/", 200},
+		{"superviseur", "POST", "/api/organizations/", 403},
+		{"superviseur", "DELETE", "/api/organizations/o1", 403},
+		{"superviseur", "POST", "/api/ai/models/m1/activate", 200},
 		{"admin", "POST", "/api/organizations/", 200},
 		{"analyste", "GET", "/api/export/samples", 200},
 		{"analyste", "GET", "/api/admin/audit/", 403},
 		{"gaveur", "GET", "/api/lots/3468/qualite", 200},
-		{"gaveur", "GET", "/api/sqal/samples", 403},
-		{"consommateur", "GET", "/api/sqal/dashboard/overview", 403},
+		{"gaveur", "POST", "/api/ai/training/", 403},
+		{"gaveur", "POST", "/api/sqal/alerts/1/acknowledge", 403},
 		{"consommateur", "GET", "/api/lots/3468/qualite", 200},
+		{"consommateur", "GET", "/api/admin/devices/", 403},
 		{"admin", "GET", "/api/not/a/route", 403},
 		{"", "GET", "/api/sqal/health", 200},
 		{"", "GET", "/api/sqal/devices", 401},
@@ -201,7 +206,7 @@ func TestWebSocketQueryToken(t *testing.T) {
 	for _, tt := range []struct {
 		query string
 		want  int
-	}{{"", 401}, {"?token=" + mint(t, "viewer"), 200}, {"?access_token=" + mint(t, "viewer"), 200}, {"?token=dev-token-bypass-auth", 401}, {"?token=" + mint(t, "consommateur"), 403}} {
+	}{{"", 401}, {"?token=" + mint(t, "viewer"), 200}, {"?access_token=" + mint(t, "viewer"), 200}, {"?token=dev-token-bypass-auth", 401}, {"?token=" + mint(t, "consommateur"), 200}} {
 		req := httptest.NewRequest("GET", "/ws/realtime/"+tt.query, nil)
 		req.Header.Set("Upgrade", "websocket")
 		req.Header.Set("Connection", "Upgrade")
@@ -271,4 +276,65 @@ func FuzzMatchRule(f *testing.F) {
 			t.Fatalf("%s %s matched %v", method, path, rule)
 		}
 	})
+}
+
+// TestDevUsersMatchRealm keeps the development issuer's users, the permissions table
+// and the Keycloak realm import (k8s/base/keycloak/sqal-realm.json) in step: every
+// realm and client role of the import is mapped, and every demo user of the import
+// has a development twin with the same roles.
+func TestDevUsersMatchRealm(t *testing.T) {
+	data, err := os.ReadFile("../../k8s/base/keycloak/sqal-realm.json")
+	if err != nil {
+		t.Skip("realm import not found (not in the repository)")
+	}
+	var realm struct {
+		Roles struct {
+			Realm  []struct{ Name string }            `json:"realm"`
+			Client map[string][]struct{ Name string } `json:"client"`
+		} `json:"roles"`
+		Users []struct {
+			Username    string              `json:"username"`
+			RealmRoles  []string            `json:"realmRoles"`
+			ClientRoles map[string][]string `json:"clientRoles"`
+		} `json:"users"`
+	}
+	if err := json.Unmarshal(data, &realm); err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range realm.Roles.Realm {
+		if _, ok := RolePermissions[r.Name]; !ok {
+			t.Errorf("realm role %s has no permissions", r.Name)
+		}
+	}
+	for _, r := range realm.Roles.Client["sqal-frontend"] {
+		if _, ok := ClientRolePermissions[r.Name]; !ok {
+			t.Errorf("client role %s has no permissions", r.Name)
+		}
+	}
+	for _, u := range realm.Users {
+		d, ok := DevUsers[u.Username]
+		if !ok {
+			t.Errorf("realm user %s has no development twin", u.Username)
+			continue
+		}
+		if !sameSet(d.Roles, u.RealmRoles) || !sameSet(d.ClientRoles, u.ClientRoles["sqal-frontend"]) {
+			t.Errorf("user %s: dev roles %v/%v, realm %v/%v", u.Username, d.Roles, d.ClientRoles, u.RealmRoles, u.ClientRoles)
+		}
+	}
+}
+
+func sameSet(a, b []string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	m := map[string]bool{}
+	for _, x := range a {
+		m[x] = true
+	}
+	for _, x := range b {
+		if !m[x] {
+			return false
+		}
+	}
+	return true
 }

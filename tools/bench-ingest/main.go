@@ -17,7 +17,7 @@
 // Each device keeps -window frames in flight. PostgreSQL and Redis are throwaway
 // servers (shared/localstack); run from anywhere inside the workspace:
 //
-//	go run ./tools/bench-ingest            # default run, under 2 minutes
+//	go run ./tools/bench-ingest            # default run: about 2 minutes on an idle 2-core machine
 //	go run ./tools/bench-ingest -duration 10s -durable
 package main
 
@@ -44,13 +44,13 @@ type options struct {
 func main() {
 	var o options
 	var devices string
-	flag.DurationVar(&o.duration, "duration", 5*time.Second, "measured time per scenario")
+	flag.DurationVar(&o.duration, "duration", 4*time.Second, "measured time per scenario")
 	flag.DurationVar(&o.warmup, "warmup", time.Second, "warm-up per scenario (not measured)")
 	flag.StringVar(&devices, "devices", "1,16,64", "concurrent devices per scenario")
 	flag.IntVar(&o.window, "window", 4, "frames in flight per device (a device sends its next frame before the ack)")
 	flag.IntVar(&o.fixedRPS, "rate", 200, "samples/s of the fixed-rate latency run (0 = skip)")
 	flag.BoolVar(&o.durable, "durable", false, "PostgreSQL with fsync and synchronous_commit on (default off, like the local runner)")
-	flag.IntVar(&o.copyRows, "copy-rows", 3000, "rows per COPY ceiling run")
+	flag.IntVar(&o.copyRows, "copy-rows", 1000, "rows per COPY ceiling run")
 	flag.Parse()
 	for _, f := range splitInts(devices) {
 		o.devices = append(o.devices, f)

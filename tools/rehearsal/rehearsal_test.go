@@ -56,7 +56,15 @@ func TestClusterRehearsal(t *testing.T) {
 	rate := envInt("REHEARSAL_RATE", defaultRate)
 
 	// 1. Binaries: every function, the broker.
-	names := functionNames(t, root)
+	var names []string
+	for _, n := range functionNames(t, root) {
+		if _, err := os.Stat(filepath.Join(root, "knative", "services", n+".yaml")); err != nil {
+			// Not deployed in the cluster, so not here either (tools/manifestcheck fails on it).
+			t.Logf("NOT STARTED: functions/%s has no knative/services/%s.yaml", n, n)
+			continue
+		}
+		names = append(names, n)
+	}
 	pkgs := map[string]string{"broker": "./tools/rehearsal/cmd/broker"}
 	for _, n := range names {
 		pkgs[n] = "./functions/" + n + "/cmd"

@@ -245,7 +245,7 @@ func TestSimulatorEndToEnd(t *testing.T) {
 	dash := connect(t, st.wsURL(st.realtB, "/ws/realtime/"))
 	const n = 24
 	sum, err := station.Run(context.Background(), station.Config{URL: st.wsURL(st.ingest, "/ws/sensors/"),
-		Devices: 3, Rate: 20, Count: n, Slim: true, Seed: 11, Profile: station.Normal})
+		Devices: 3, Rate: 20, Count: n, Slim: true, Seed: 11, Profile: station.Normal, Drain: time.Minute})
 	if err != nil {
 		t.Fatal(err)
 	}

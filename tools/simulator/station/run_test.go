@@ -59,7 +59,7 @@ func TestAgainstIngest(t *testing.T) {
 			var progress strings.Builder
 			sum, err := station.Run(context.Background(), station.Config{
 				URL: wsURL(srv), Devices: 3, Rate: 40, Count: 30, Profile: tc.profile, Slim: tc.slim, Seed: tc.seed,
-				Progress: &syncWriter{w: &progress}, Every: 50 * time.Millisecond, Drain: 10 * time.Second,
+				Progress: &syncWriter{w: &progress}, Every: 50 * time.Millisecond, Drain: time.Minute, // ends as soon as all are acked
 			})
 			if err != nil {
 				t.Fatal(err)
@@ -159,7 +159,7 @@ func TestReconnectsAndResends(t *testing.T) {
 	sum, err := station.Run(context.Background(), station.Config{
 		URL: wsURL(srv), Devices: 2, Rate: 100, Count: 40, Slim: true, Seed: 7,
 		BackoffMin: 10 * time.Millisecond, BackoffMax: 50 * time.Millisecond, RetryDelay: 50 * time.Millisecond,
-		Drain: 10 * time.Second,
+		Drain: time.Minute,
 	})
 	if err != nil {
 		t.Fatal(err)
