@@ -9,6 +9,7 @@ package adminapi
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"strconv"
@@ -18,6 +19,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/sqalfn/sqal/shared/audit"
+	"github.com/sqalfn/sqal/shared/config"
 	"github.com/sqalfn/sqal/shared/httpapi"
 	"github.com/sqalfn/sqal/shared/runtime"
 )
@@ -38,19 +40,34 @@ const onlineWindow = 90 * time.Second
 
 // API holds the dependencies of the handlers.
 type API struct {
-	db  *pgxpool.Pool
-	log *slog.Logger
-	now func() time.Time
+	db       *pgxpool.Pool
+	log      *slog.Logger
+	now      func() time.Time
+	keycloak *keycloakSync // nil: users mirrored from logins only
 }
 
 // Options configure New.
 type Options struct {
-	Logger *slog.Logger
-	Now    func() time.Time
+	Logger   *slog.Logger
+	Now      func() time.Time
+	Keycloak KeycloakConfig
 }
 
-func setup(_ context.Context, env *runtime.Env) (http.Handler, error) {
-	return New(env.DB, Options{Logger: env.Logger})
+// Config of admin-api.
+type Config struct {
+	Keycloak KeycloakConfig
+}
+
+func setup(ctx context.Context, env *runtime.Env) (http.Handler, error) {
+	var cfg Config
+	if err := config.Load(ctx, env.Lookup, &cfg); err != nil {
+		return nil, fmt.Errorf("admin-api config: %w", err)
+	}
+	if cfg.Keycloak.Enabled() {
+		env.Logger.Info("users mirrored from the Keycloak admin API", "realm", cfg.Keycloak.Realm,
+			"client_id", cfg.Keycloak.ClientID, "interval", cfg.Keycloak.SyncInterval.String())
+	}
+	return New(env.DB, Options{Logger: env.Logger, Keycloak: cfg.Keycloak})
 }
 
 // New builds the admin-api handler.
@@ -64,7 +81,7 @@ func New(db *pgxpool.Pool, o Options) (http.Handler, error) {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
-	a := &API{db: db, log: o.Logger, now: o.Now}
+	a := &API{db: db, log: o.Logger, now: o.Now, keycloak: newKeycloakSync(o.Keycloak, db)}
 	rt := httpapi.NewRouter()
 	rt.Slash = httpapi.SlashServe
 	for _, r := range a.routes() {

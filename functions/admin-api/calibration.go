@@ -156,4 +156,3 @@ func (a *API) listCalibrations(w http.ResponseWriter, r *http.Request) {
 	}
 	httpapi.JSON(w, http.StatusOK, out)
 }
-

@@ -61,6 +61,10 @@ func (a *API) listUsers(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, r, err)
 		return
 	}
+	if err := a.keycloak.maybeSync(r.Context()); err != nil {
+		// The mirror is still served: the page must not fail with Keycloak.
+		a.log.WarnContext(r.Context(), "keycloak users sync failed", "error", err)
+	}
 	rows, err := a.db.Query(r.Context(), `SELECT `+userColumns+` FROM users ORDER BY date_joined DESC, username
 		LIMIT $1 OFFSET $2`, limit, offset)
 	if err != nil {

@@ -33,7 +33,7 @@ func pgCode(err error) string {
 	return ""
 }
 
-func isFKViolation(err error) bool { return pgCode(err) == "23503" }
+func isFKViolation(err error) bool     { return pgCode(err) == "23503" }
 func isUniqueViolation(err error) bool { return pgCode(err) == "23505" }
 
 func sortedKeys(m map[string]any) []string {

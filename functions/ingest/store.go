@@ -265,13 +265,11 @@ func (st *Store) commit(ctx context.Context, group []*storeReq) ([]string, error
 	}
 	defer tx.Rollback(context.WithoutCancel(ctx)) //nolint:errcheck // no-op after commit
 
-	// Samples first; the device upserts go last, right before COMMIT: every sample of a
-	// device updates that device's row, so its lock is what concurrent groups queue on,
-	// and holding it only for the commit (not the 140 KB inserts) keeps the workers
-	// parallel.
-	// Rows in sample_id order (group is sorted in place; the caller reads statuses by
-	// the same indexes): two instances storing the same replayed samples take the
-	// unique-index locks in the same order.
+	// Statement order and lock order: one INSERT for the group (rows in sample_id order,
+	// so two instances storing the same replayed samples take the unique-index locks in
+	// the same order; group is sorted in place and the caller reads statuses by the same
+	// indexes), then the outbox rows, then the device upserts in device_id order right
+	// before COMMIT, so the device rows every sample updates stay locked only briefly.
 	slices.SortStableFunc(group, func(a, b *storeReq) int { return strings.Compare(a.p.Sample.SampleID, b.p.Sample.SampleID) })
 	args := make([]any, 0, len(group)*len(sample.Columns))
 	for _, r := range group {

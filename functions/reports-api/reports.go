@@ -297,6 +297,10 @@ func (s *Server) deleteReport(w http.ResponseWriter, r *http.Request) {
 
 // downloadReport sends a completed report's file as an attachment.
 func (s *Server) downloadReport(w http.ResponseWriter, r *http.Request) {
+	if a := r.PathValue("action"); a != "" && a != "download" {
+		httpapi.NotFound(w, r) // see muxPatterns
+		return
+	}
 	id, err := pathID(r, "report_id", "Report")
 	if err != nil {
 		s.fail(w, r, err)

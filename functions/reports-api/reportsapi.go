@@ -168,12 +168,25 @@ func routeTable() []route {
 	}
 }
 
+// muxPatterns maps a documented path to the pattern registered with ServeMux where
+// the two differ. "/api/reports/{report_id}/download" and
+// "/api/reports/scheduled/{schedule_id}" overlap with neither more specific, which
+// ServeMux refuses; "/api/reports/{report_id}/{action}" is less specific than the
+// scheduled and templates routes, and downloadReport answers 404 for other actions.
+var muxPatterns = map[string]string{
+	"/api/reports/{report_id}/download": "/api/reports/{report_id}/{action}",
+}
+
 func (s *Server) routes() http.Handler {
 	rt := httpapi.NewRouter()
 	rt.Slash = httpapi.SlashServe // both spellings, no redirect (§0.3)
 	for _, r := range routeTable() {
 		h := r.handler
-		rt.HandleFunc(r.Method+" "+r.Path, func(w http.ResponseWriter, req *http.Request) { h(s, w, req) })
+		pattern := r.Path
+		if p, ok := muxPatterns[r.Path]; ok {
+			pattern = p
+		}
+		rt.HandleFunc(r.Method+" "+pattern, func(w http.ResponseWriter, req *http.Request) { h(s, w, req) })
 	}
 	return rt
 }

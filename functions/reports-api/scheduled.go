@@ -134,7 +134,7 @@ func (s *Server) listScheduled(w http.ResponseWriter, r *http.Request) {
 	if list == nil {
 		list = []scheduledReport{}
 	}
-	return http.StatusOK, map[string]any{"scheduledReports": list, "total": total})
+	httpapi.JSON(w, http.StatusOK, map[string]any{"scheduledReports": list, "total": total})
 }
 
 func (s *Server) createScheduled(w http.ResponseWriter, r *http.Request) {
@@ -195,7 +195,7 @@ func (s *Server) getScheduled(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	return http.StatusOK, sr)
+	httpapi.JSON(w, http.StatusOK, sr)
 }
 
 // patchScheduled updates the fields sent ({enabled} is the dashboard's toggle); a new

@@ -33,6 +33,11 @@ const (
 	OrganizationsView   Permission = "organizations:view"
 	OrganizationsManage Permission = "organizations:manage"
 	OrganizationsAdmin  Permission = "organizations:admin" // create and delete organisations
+	ReportsView         Permission = "reports:view"
+	ReportsCreate       Permission = "reports:create"
+	ReportsSchedule     Permission = "reports:schedule" // scheduled reports and templates
+	AlertRulesManage    Permission = "alerts:rules"
+	FirmwareManage      Permission = "firmware:manage" // firmware versions and OTA updates
 )
 
 // Route markers: not permissions a role holds, but how the middleware treats a route.
@@ -55,11 +60,11 @@ const (
 // below (Keycloak composites; expanded here too so a token without composites works).
 var (
 	viewer             = []Permission{DashboardView, AnalysisView, AlertsView, AIView, LotsView, RealtimeView}
-	dataAnalyst        = join(viewer, AnalysisExport)
+	dataAnalyst        = join(viewer, AnalysisExport, ReportsView, ReportsCreate)
 	productionOperator = join(dataAnalyst, DevicesView, AITrain, PredictRun, AlertsManage)
-	qualityManager     = join(productionOperator, AuditView)
+	qualityManager     = join(productionOperator, AuditView, AlertRulesManage)
 	orgAdmin           = join(qualityManager, AIManage, DevicesManage, DevicesCalibrate, UsersView, UsersManage,
-		SettingsView, SettingsManage, OrganizationsView, OrganizationsManage)
+		SettingsView, SettingsManage, OrganizationsView, OrganizationsManage, ReportsSchedule, FirmwareManage)
 )
 
 // RolePermissions maps a realm role to its permissions.
@@ -83,7 +88,7 @@ var RolePermissions = map[string][]Permission{
 var ClientRolePermissions = map[string][]Permission{
 	"view_sensors":      {DashboardView, AnalysisView},
 	"manage_quality":    {AlertsView, AlertsManage, AIView},
-	"export_reports":    {AnalysisExport},
+	"export_reports":    {AnalysisExport, ReportsView, ReportsCreate},
 	"calibrate_devices": {DevicesView, DevicesCalibrate},
 	"view_realtime":     {RealtimeView},
 }
@@ -191,6 +196,37 @@ var Rules = []Rule{
 	{"GET", "/api/ai/metrics", AIView},
 	{"GET", "/api/ai/datasets", AIView},
 	{"POST", "/api/ai/labels", AITrain},
+
+	// reports-api (backend-new §2.6, §2.13, §2.14; §3.4)
+	{"GET", "/api/reports", ReportsView},
+	{"POST", "/api/reports", ReportsCreate},
+	{"GET", "/api/reports/{report_id}", ReportsView},
+	{"DELETE", "/api/reports/{report_id}", ReportsCreate},
+	{"GET", "/api/reports/{report_id}/download", ReportsView},
+	{"GET", "/api/reports/scheduled", ReportsSchedule},
+	{"POST", "/api/reports/scheduled", ReportsSchedule},
+	{"GET", "/api/reports/scheduled/{schedule_id}", ReportsSchedule},
+	{"PATCH", "/api/reports/scheduled/{schedule_id}", ReportsSchedule},
+	{"DELETE", "/api/reports/scheduled/{schedule_id}", ReportsSchedule},
+	{"GET", "/api/reports/templates", ReportsSchedule},
+	{"POST", "/api/reports/templates", ReportsSchedule},
+	{"GET", "/api/reports/templates/{template_id}", ReportsSchedule},
+	{"PATCH", "/api/reports/templates/{template_id}", ReportsSchedule},
+	{"DELETE", "/api/reports/templates/{template_id}", ReportsSchedule},
+	{"GET", "/api/firmware/versions", FirmwareManage},
+	{"POST", "/api/firmware/versions", FirmwareManage},
+	{"GET", "/api/firmware/versions/{version_id}", FirmwareManage},
+	{"DELETE", "/api/firmware/versions/{version_id}", FirmwareManage},
+	{"GET", "/api/firmware/versions/{version_id}/download", FirmwareManage},
+	{"GET", "/api/firmware/ota", FirmwareManage},
+	{"POST", "/api/firmware/ota", FirmwareManage},
+	{"GET", "/api/firmware/ota/{update_id}", FirmwareManage},
+	{"POST", "/api/firmware/ota/{update_id}/cancel", FirmwareManage},
+	{"GET", "/api/alerts/rules", AlertsView},
+	{"POST", "/api/alerts/rules", AlertRulesManage},
+	{"GET", "/api/alerts/rules/{rule_id}", AlertsView},
+	{"PUT", "/api/alerts/rules/{rule_id}", AlertRulesManage},
+	{"DELETE", "/api/alerts/rules/{rule_id}", AlertRulesManage},
 
 	// predict (Open Inference Protocol v2)
 	{"GET", "/v2/models/{name}", AIView},

@@ -101,7 +101,14 @@ func NewEnv(ctx context.Context, cfg Config, service string, needs Needs) (_ *En
 	}()
 
 	if needs.Outbox {
-		needs.DB, needs.Events = true, true
+		needs.DB = true
+		// The relay needs a broker; without one (a test, a misconfigured pod) the
+		// events wait in the outbox for the relay function, so this is not fatal.
+		if cfg.Events.Target() != "" {
+			needs.Events = true
+		} else {
+			logger.Warn("no broker address (K_SINK / BROKER_URL): outbox events wait for the relay function")
+		}
 	}
 	if needs.DB {
 		// A few attempts smooth over a database that starts at the same time as the

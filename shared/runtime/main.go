@@ -124,7 +124,7 @@ func realMain(ctx context.Context, fn Function) error {
 	if err != nil {
 		return err
 	}
-	if fn.Needs.Outbox {
+	if fn.Needs.Outbox && env.Publisher != nil {
 		stopRelay, err := startRelay(ctx, env)
 		if err != nil {
 			return err

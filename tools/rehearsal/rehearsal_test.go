@@ -123,6 +123,9 @@ func TestClusterRehearsal(t *testing.T) {
 		} {
 			env[k] = v
 		}
+		if m := os.Getenv("REHEARSAL_DB_EXEC_MODE"); m != "" {
+			env["DB_EXEC_MODE"] = m
+		}
 		if n == "gateway" {
 			env["GATEWAY_SERVICE_URLS"] = strings.Join(serviceURLs, ",")
 		}

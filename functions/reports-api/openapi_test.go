@@ -1,0 +1,72 @@
+package reportsapi
+
+import (
+	"bytes"
+	"os"
+	"sort"
+	"testing"
+
+	"github.com/sqalfn/sqal/shared/openapi"
+)
+
+// TestOpenAPICoversRoutes fails when a route has no OpenAPI operation or the fragment
+// documents an operation this function does not serve.
+func TestOpenAPICoversRoutes(t *testing.T) {
+	frag, err := openapi.Parse("reports-api", Fragment)
+	if err != nil {
+		t.Fatal(err)
+	}
+	documented := map[string]bool{}
+	for _, op := range openapi.Operations(frag.Doc) {
+		documented[op.String()] = true
+	}
+	registered := map[string]bool{}
+	for _, r := range routeTable() {
+		registered[r.Method+" "+r.Path] = true
+	}
+	var missing, extra []string
+	for k := range registered {
+		if !documented[k] {
+			missing = append(missing, k)
+		}
+	}
+	for k := range documented {
+		if !registered[k] {
+			extra = append(extra, k)
+		}
+	}
+	sort.Strings(missing)
+	sort.Strings(extra)
+	if len(missing) > 0 {
+		t.Errorf("routes without an OpenAPI operation: %v", missing)
+	}
+	if len(extra) > 0 {
+		t.Errorf("OpenAPI operations without a route: %v", extra)
+	}
+}
+
+// TestOpenAPIMerged: the product document carries this fragment's operations, and the
+// merged copy is current.
+func TestOpenAPIMerged(t *testing.T) {
+	copyPath := "../../shared/openapi/fragments/reports-api.yaml"
+	if b, err := os.ReadFile(copyPath); err == nil && !bytes.Equal(b, Fragment) {
+		t.Errorf("%s is stale: copy openapi.yaml over it", copyPath)
+	}
+	frags, err := openapi.Embedded()
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc, err := openapi.Merge("test", "0", frags...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ops := map[string]bool{}
+	for _, op := range openapi.Operations(doc) {
+		ops[op.String()] = true
+	}
+	for _, r := range routeTable() {
+		if !ops[r.Method+" "+r.Path] {
+			t.Errorf("merged document lacks %s %s", r.Method, r.Path)
+		}
+	}
+}
