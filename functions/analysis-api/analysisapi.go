@@ -83,11 +83,12 @@ type Server struct {
 	now    func() time.Time
 }
 
-// New returns the function's handler. rdb may be nil (no cache), meter nil (the
-// global meter provider).
-func New(db *pgxpool.Pool, rdb redis.UniversalClient, meter metric.Meter, cfg Config, logger *slog.Logger) http.Handler {
+// New returns the function's handler. rdb may be nil (no cache). The meter is not used:
+// the read cache counts under shared/cache's scope of the global provider (see
+// newAggregateCache); the parameter stays for the callers.
+func New(db *pgxpool.Pool, rdb redis.UniversalClient, _ metric.Meter, cfg Config, logger *slog.Logger) http.Handler {
 	s := &Server{db: db, cfg: cfg, logger: logger, now: time.Now}
-	s.cache = newAggregateCache(rdb, logger, meter)
+	s.cache = newAggregateCache(rdb, logger)
 	return s.routes()
 }
 

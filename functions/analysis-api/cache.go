@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
-	"go.opentelemetry.io/otel/metric"
 
 	"github.com/sqalfn/sqal/shared/cache"
 	"github.com/sqalfn/sqal/shared/sqalread"
@@ -27,8 +26,14 @@ type aggregateCache struct {
 }
 
 // newAggregateCache returns the cache over rdb; a nil rdb computes every time.
-func newAggregateCache(rdb redis.UniversalClient, logger *slog.Logger, meter metric.Meter) *aggregateCache {
-	return &aggregateCache{c: cache.New(rdb, cache.Options{Name: sqalread.CacheName, Logger: logger, Meter: meter})}
+//
+// Its counters (cache_hits_total{cache="sqal"}, ...) are recorded under shared/cache's
+// own instrumentation scope of the global meter provider, not under this function's
+// meter: sqal-api counts the same cache under the same names and labels, and where both
+// functions share one process (the local runner, end-to-end tests) two scopes would give
+// two identical series, which the Prometheus exporter rejects (GET /metrics answered 500).
+func newAggregateCache(rdb redis.UniversalClient, logger *slog.Logger) *aggregateCache {
+	return &aggregateCache{c: cache.New(rdb, cache.Options{Name: sqalread.CacheName, Logger: logger})}
 }
 
 // JSON returns the JSON encoding of compute's result for (name, params), from the cache

@@ -54,7 +54,7 @@ func newEnvWith(t testing.TB, withRedis bool) *testEnv {
 		rdb = e.rdb
 	}
 	e.srv = &Server{db: e.db, cfg: testConfig, logger: logger, now: func() time.Time { return t0 }}
-	e.srv.cache = newAggregateCache(rdb, logger, nil)
+	e.srv.cache = newAggregateCache(rdb, logger)
 	e.h = e.srv.routes()
 	return e
 }

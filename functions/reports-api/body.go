@@ -50,6 +50,12 @@ func parseFields(b []byte, emptyOK bool) (*fields, error) {
 		}
 		return nil, &httpapi.ValidationError{Items: []httpapi.ErrorItem{httpapi.Missing("body")}}
 	}
+	// PostgreSQL stores no NUL character in text or jsonb: refuse it here rather than
+	// fail the INSERT with a 500.
+	if bytes.Contains(bytes.ToLower(b), []byte(`\u0000`)) {
+		return nil, &httpapi.ValidationError{Items: []httpapi.ErrorItem{{Type: "value_error", Loc: []any{"body"},
+			Msg: "Value error, the NUL character (\\u0000) is not accepted", Input: nil}}}
+	}
 	var m map[string]json.RawMessage
 	if err := json.Unmarshal(b, &m); err != nil || m == nil {
 		return nil, &httpapi.ValidationError{Items: []httpapi.ErrorItem{{Type: "model_attributes_type", Loc: []any{"body"},
@@ -218,7 +224,7 @@ func (f *fields) strList(maxItems, maxLen int, names ...string) *[]string {
 	}
 	if len(l) > maxItems {
 		f.add(httpapi.ErrorItem{Type: "too_long", Loc: []any{"body", names[0]},
-			Msg: fmt.Sprintf("List should have at most %d items after validation, not %d", maxItems, len(l)),
+			Msg:   fmt.Sprintf("List should have at most %d items after validation, not %d", maxItems, len(l)),
 			Input: l, Ctx: map[string]any{"field_type": "List", "max_length": maxItems, "actual_length": len(l)}})
 		return nil
 	}

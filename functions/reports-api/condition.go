@@ -2,6 +2,7 @@ package reportsapi
 
 import (
 	"fmt"
+	"math"
 	"strconv"
 	"strings"
 )
@@ -85,7 +86,7 @@ func parseComparison(v, op, lit string) (comparison, error) {
 	c := comparison{Var: v, Op: op}
 	if numeric {
 		f, err := strconv.ParseFloat(lit, 64)
-		if err != nil || lit[0] == '\'' || lit[0] == '"' {
+		if err != nil || lit[0] == '\'' || lit[0] == '"' || math.IsNaN(f) || math.IsInf(f, 0) {
 			return comparison{}, fmt.Errorf("%s compares with a number, not %s", v, lit)
 		}
 		c.Num = f

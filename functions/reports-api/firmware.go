@@ -117,7 +117,7 @@ func readFirmwareUpload(r *http.Request, maxBytes int64) (firmwareUpload, error)
 		switch {
 		case name == "file" && !gotFile:
 			gotFile = true
-			up.FileName = path.Base(strings.ReplaceAll(part.FileName(), `\`, "/"))
+			up.FileName = clean(path.Base(strings.ReplaceAll(part.FileName(), `\`, "/")))
 			h := sha256.New()
 			var buf bytes.Buffer
 			n, err := io.Copy(io.MultiWriter(&buf, h), io.LimitReader(part, maxBytes+1))
@@ -138,7 +138,7 @@ func readFirmwareUpload(r *http.Request, maxBytes int64) (firmwareUpload, error)
 				return firmwareUpload{}, httpapi.Errorf(http.StatusRequestEntityTooLarge, "Form field %q too large", name)
 			}
 			if _, seen := form[name]; !seen {
-				form[name] = string(v)
+				form[name] = clean(string(v))
 			}
 		}
 		_ = part.Close()
@@ -152,7 +152,7 @@ func readFirmwareUpload(r *http.Request, maxBytes int64) (firmwareUpload, error)
 		}
 		for _, n := range names {
 			if q.Has(n) {
-				return strings.TrimSpace(q.Get(n)), true
+				return strings.TrimSpace(clean(q.Get(n))), true
 			}
 		}
 		return "", false
@@ -232,6 +232,11 @@ func readFirmwareUpload(r *http.Request, maxBytes int64) (firmwareUpload, error)
 		return firmwareUpload{}, &httpapi.ValidationError{Items: items}
 	}
 	return up, nil
+}
+
+// clean makes a form value storable as PostgreSQL text: valid UTF-8, no NUL.
+func clean(s string) string {
+	return strings.ReplaceAll(strings.ToValidUTF8(s, "\uFFFD"), "\x00", "")
 }
 
 func uploadReadError(err error) error {

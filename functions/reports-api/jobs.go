@@ -36,13 +36,17 @@ type jobRunner struct {
 	logger *slog.Logger
 	now    func() time.Time
 	sem    chan struct{}
-	base   context.Context // parent of job contexts; not cancelled by the request
-	wg     sync.WaitGroup
+	// stop is the process context: once it is done (SIGTERM) no job starts, so the
+	// jobs still waiting stay pending for the next instance. A job already running is
+	// not cancelled by it (nor by its request): it finishes if the process lives long
+	// enough, else it is settled as interrupted.
+	stop context.Context
+	wg   sync.WaitGroup
 }
 
 func newJobRunner(db *pgxpool.Pool, cfg Config, logger *slog.Logger, now func() time.Time) *jobRunner {
 	return &jobRunner{db: db, cfg: cfg, logger: logger, now: now,
-		sem: make(chan struct{}, max(cfg.MaxConcurrentReports, 1)), base: context.Background()}
+		sem: make(chan struct{}, max(cfg.MaxConcurrentReports, 1)), stop: context.Background()}
 }
 
 // submit runs the job in the background once a slot is free.
@@ -52,8 +56,12 @@ func (j *jobRunner) submit(id uuid.UUID) {
 		defer j.wg.Done()
 		select {
 		case j.sem <- struct{}{}:
-		case <-j.base.Done():
+		case <-j.stop.Done():
 			return // the job stays pending; the next instance re-queues it
+		}
+		if j.stop.Err() != nil {
+			<-j.sem
+			return
 		}
 		defer func() { <-j.sem }()
 		j.run(id)
@@ -115,7 +123,7 @@ type job struct {
 // run claims and generates one report; any failure ends as status "failed" with the
 // reason, never as a job stuck in "generating".
 func (j *jobRunner) run(id uuid.UUID) {
-	ctx, cancel := context.WithTimeout(j.base, j.cfg.GenerationTimeout)
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(j.stop), j.cfg.GenerationTimeout)
 	defer cancel()
 	jb, ok, err := j.claim(ctx, id)
 	if err != nil {
@@ -192,7 +200,7 @@ func (j *jobRunner) complete(ctx context.Context, jb job, f file) error {
 
 // failJob records the failure on a fresh context: the job's own may be what expired.
 func (j *jobRunner) failJob(id uuid.UUID, cause error) {
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(j.base), 10*time.Second)
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(j.stop), 10*time.Second)
 	defer cancel()
 	msg := cause.Error()
 	var pub *publicError

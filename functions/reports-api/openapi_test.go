@@ -4,21 +4,30 @@ import (
 	"bytes"
 	"os"
 	"sort"
+	"strings"
 	"testing"
 
+	"github.com/sqalfn/sqal/shared/auth"
 	"github.com/sqalfn/sqal/shared/openapi"
 )
 
-// TestOpenAPICoversRoutes fails when a route has no OpenAPI operation or the fragment
-// documents an operation this function does not serve.
+// TestOpenAPICoversRoutes fails when a route has no OpenAPI operation, the fragment
+// documents an operation this function does not serve, or an operation's
+// x-permission disagrees with auth.Rules (what enforce mode checks).
 func TestOpenAPICoversRoutes(t *testing.T) {
 	frag, err := openapi.Parse("reports-api", Fragment)
 	if err != nil {
 		t.Fatal(err)
 	}
 	documented := map[string]bool{}
+	paths := frag.Doc["paths"].(map[string]any)
 	for _, op := range openapi.Operations(frag.Doc) {
 		documented[op.String()] = true
+		item := paths[op.Path].(map[string]any)[strings.ToLower(op.Method)].(map[string]any)
+		perm, _ := item["x-permission"].(string)
+		if got := ruleFor(op.Method, op.Path); got == "" || got != perm {
+			t.Errorf("%s: x-permission %q, auth.Rules %q", op, perm, got)
+		}
 	}
 	registered := map[string]bool{}
 	for _, r := range routeTable() {
@@ -43,6 +52,15 @@ func TestOpenAPICoversRoutes(t *testing.T) {
 	if len(extra) > 0 {
 		t.Errorf("OpenAPI operations without a route: %v", extra)
 	}
+}
+
+func ruleFor(method, path string) string {
+	for _, r := range auth.Rules {
+		if r.Method == method && strings.Trim(r.Path, "/") == strings.Trim(path, "/") {
+			return string(r.Permission)
+		}
+	}
+	return ""
 }
 
 // TestOpenAPIMerged: the product document carries this fragment's operations, and the

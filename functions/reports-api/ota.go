@@ -41,7 +41,7 @@ type otaUpdate struct {
 	CompletedAt       *stamp          `json:"completedAt"`
 	CreatedAt         stamp           `json:"createdAt"`
 	UpdatedAt         stamp           `json:"updatedAt"`
-	Logs              []otaLog        `json:"logs,omitempty"`
+	Logs              *[]otaLog       `json:"logs,omitempty"` // detail only: present, possibly empty
 }
 
 type otaLog struct {
@@ -188,7 +188,7 @@ func readOTA(ctx context.Context, q interface {
 	if err != nil {
 		return otaUpdate{}, fmt.Errorf("read OTA logs: %w", err)
 	}
-	o.Logs, err = pgx.CollectRows(rows, func(row pgx.CollectableRow) (otaLog, error) {
+	logs, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (otaLog, error) {
 		var l otaLog
 		var started, completed *time.Time
 		err := row.Scan(&l.DeviceID, &l.Status, &l.DownloadProgress, &l.InstallProgress, &l.PreviousVersion,
@@ -199,9 +199,10 @@ func readOTA(ctx context.Context, q interface {
 	if err != nil {
 		return otaUpdate{}, fmt.Errorf("read OTA logs: %w", err)
 	}
-	if o.Logs == nil {
-		o.Logs = []otaLog{} // present (empty) in the detail, unlike the list
+	if logs == nil {
+		logs = []otaLog{}
 	}
+	o.Logs = &logs
 	return o, nil
 }
 

@@ -247,6 +247,7 @@ func TestCreateReportValidation(t *testing.T) {
 		{"bad date", `{"report_type":"daily","start_date":"yesterday"}`, "datetime_from_date_parsing", []any{"body", "start_date"}},
 		{"reversed period", `{"report_type":"daily","start_date":"2026-11-20T00:00:00Z","end_date":"2026-11-10T00:00:00Z"}`,
 			"value_error", []any{"body", "end_date"}},
+		{"NUL character", `{"report_type":"da\u0000ily"}`, "value_error", []any{"body"}},
 		{"title too long", `{"report_type":"daily","title":"` + strings.Repeat("x", 301) + `"}`, "string_too_long", []any{"body", "title"}},
 	}
 	for _, tt := range tests {
@@ -262,4 +263,18 @@ func TestCreateReportValidation(t *testing.T) {
 	}
 	e.srv.jobs.wait()
 	want422(t, e.do(t, "GET", "/api/reports?limit=abc", ""), "int_parsing", "query", "limit")
+}
+
+// TestStoppedRunnerLeavesJobsPending: after SIGTERM no job starts; it stays pending
+// for the next instance instead of being cut off half-way.
+func TestStoppedRunnerLeavesJobsPending(t *testing.T) {
+	e := newEnv(t, testConfig)
+	stop, cancel := context.WithCancel(context.Background())
+	cancel()
+	e.srv.jobs.stop = stop
+	id := e.must(t, "POST", "/api/reports", dashboardBody("json"), 201).object(t)["id"].(string)
+	e.srv.jobs.wait()
+	if rp := e.must(t, "GET", "/api/reports/"+id, "", 200).object(t); rp["status"] != "pending" {
+		t.Errorf("status after stop = %v", rp["status"])
+	}
 }

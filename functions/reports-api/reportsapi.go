@@ -90,9 +90,9 @@ func setup(ctx context.Context, env *runtime.Env) (http.Handler, error) {
 		logger = slog.Default()
 	}
 	s := newServer(env.DB, cfg, logger)
-	// Jobs outlive their request; they stop with the process context (SIGTERM), and the
-	// jobs left unfinished are recovered by the next instance (see recover).
-	s.jobs.base = context.WithoutCancel(ctx)
+	// Jobs outlive their request; none starts once the process context is done
+	// (SIGTERM), and what is left unfinished is settled by the next instance.
+	s.jobs.stop = ctx
 	if err := s.jobs.recover(ctx); err != nil {
 		return nil, fmt.Errorf("reports-api: %w", err)
 	}

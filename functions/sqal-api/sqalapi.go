@@ -60,7 +60,7 @@ type API struct {
 // Options configure New beyond the runtime environment (tests, the ML engineer's model).
 type Options struct {
 	Redis     redis.UniversalClient // nil: no cache (every request reads PostgreSQL)
-	Meter     metric.Meter          // nil: no cache metrics
+	Meter     metric.Meter          // unused (the read cache counts under shared/cache's scope)
 	Logger    *slog.Logger
 	Predictor Predictor // nil: MVPPredictor (copies the sample's fusion score and grade)
 	Now       func() time.Time
@@ -96,8 +96,11 @@ func New(db *pgxpool.Pool, o Options) (http.Handler, error) {
 	if o.Config.CacheTimeout == 0 {
 		o.Config.CacheTimeout = 100 * time.Millisecond
 	}
+	// The cache counts under shared/cache's scope of the global meter provider, not
+	// o.Meter: analysis-api counts the same cache ("sqal") under the same names, and two
+	// scopes in one process (local runner) would make /metrics fail on duplicate series.
 	c := cache.New(o.Redis, cache.Options{Name: sqalread.CacheName, OpTimeout: o.Config.CacheTimeout,
-		Logger: o.Logger, Meter: o.Meter})
+		Logger: o.Logger})
 	a := &API{db: db, cache: &aggregates{c: c, ttl: o.Config.CacheTTL}, predictor: o.Predictor, log: o.Logger, now: o.Now}
 	rt := httpapi.NewRouter()
 	for _, r := range a.routes() {

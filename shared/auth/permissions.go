@@ -3,6 +3,7 @@ package auth
 import (
 	"slices"
 	"strings"
+	"sync"
 )
 
 // Permission is what a route requires, "resource:action".
@@ -280,16 +281,30 @@ func matchRule(method, path string) (Rule, bool) {
 	}
 	segs := segments(path)
 	best, bestLit := Rule{}, -1
-	for _, r := range Rules {
+	for _, r := range compiledRules() {
 		if r.Method != method {
 			continue
 		}
-		if lit, ok := matchPattern(segments(r.Path), segs); ok && lit > bestLit {
-			best, bestLit = r, lit
+		if lit, ok := matchPattern(r.segs, segs); ok && lit > bestLit {
+			best, bestLit = r.Rule, lit
 		}
 	}
 	return best, bestLit >= 0
 }
+
+type compiledRule struct {
+	Rule
+	segs []string
+}
+
+// compiledRules splits the patterns once (Rules is fixed after init).
+var compiledRules = sync.OnceValue(func() []compiledRule {
+	out := make([]compiledRule, len(Rules))
+	for i, r := range Rules {
+		out[i] = compiledRule{Rule: r, segs: segments(r.Path)}
+	}
+	return out
+})
 
 func matchPattern(pat, segs []string) (literal int, ok bool) {
 	if len(pat) != len(segs) {

@@ -2,11 +2,13 @@ package auth
 
 import (
 	"context"
+	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/lestrrat-go/jwx/v3/jwa"
@@ -36,7 +38,24 @@ type Validator struct {
 	clientID  string
 	leeway    time.Duration
 	now       func() time.Time
+
+	// verified caches identities of tokens that passed, by SHA-256 of the token: a
+	// dashboard sends the same token dozens of times a minute, and a signature check
+	// costs far more than the request's routing. Entries live until the token expires,
+	// at most verifiedTTL.
+	mu       sync.Mutex
+	verified map[[32]byte]verifiedToken
 }
+
+type verifiedToken struct {
+	id    *Identity
+	until time.Time
+}
+
+const (
+	verifiedTTL = time.Minute
+	verifiedMax = 10000
+)
 
 // NewValidator trusts the Keycloak issuer of cfg (keys discovered lazily).
 func NewValidator(cfg Config) *Validator {
@@ -85,54 +104,81 @@ func (v *Validator) Validate(ctx context.Context, raw string) (*Identity, error)
 	if len(raw) > maxTokenBytes {
 		return nil, invalid("token too large")
 	}
+	key := sha256.Sum256([]byte(raw))
+	now := v.now()
+	v.mu.Lock()
+	hit, ok := v.verified[key]
+	v.mu.Unlock()
+	if ok && now.Before(hit.until) {
+		return hit.id, nil
+	}
+	id, exp, err := v.verify(ctx, raw)
+	if err != nil {
+		return nil, err
+	}
+	until := now.Add(verifiedTTL)
+	if exp.Before(until) {
+		until = exp
+	}
+	v.mu.Lock()
+	if v.verified == nil || len(v.verified) >= verifiedMax {
+		v.verified = map[[32]byte]verifiedToken{} // bounded: start over rather than grow
+	}
+	v.verified[key] = verifiedToken{id: id, until: until}
+	v.mu.Unlock()
+	return id, nil
+}
+
+// verify checks signature and claims; it also returns the expiry.
+func (v *Validator) verify(ctx context.Context, raw string) (*Identity, time.Time, error) {
 	msg, err := jws.ParseString(raw)
 	if err != nil {
-		return nil, invalid("malformed token")
+		return nil, time.Time{}, invalid("malformed token")
 	}
 	sigs := msg.Signatures()
 	if len(sigs) != 1 {
-		return nil, invalid("want exactly one signature")
+		return nil, time.Time{}, invalid("want exactly one signature")
 	}
 	hdr := sigs[0].ProtectedHeaders()
 	algHdr, _ := hdr.Algorithm()
 	alg, ok := allowedAlgs[algHdr.String()]
 	if !ok {
-		return nil, invalid("algorithm %q not allowed", algHdr.String())
+		return nil, time.Time{}, invalid("algorithm %q not allowed", algHdr.String())
 	}
 	kid, _ := hdr.KeyID()
 	if kid == "" {
-		return nil, invalid("no kid")
+		return nil, time.Time{}, invalid("no kid")
 	}
 	// The issuer picks the key set; it is read before verification only to choose
 	// which keys to try, and a forged iss finds no key of an untrusted issuer.
 	var unverified claims
 	if err := json.Unmarshal(msg.Payload(), &unverified); err != nil {
-		return nil, invalid("malformed claims")
+		return nil, time.Time{}, invalid("malformed claims")
 	}
 	keys, ok := v.issuers[unverified.Issuer]
 	if !ok {
-		return nil, invalid("untrusted issuer %q", unverified.Issuer)
+		return nil, time.Time{}, invalid("untrusted issuer %q", unverified.Issuer)
 	}
 	key, err := keys.key(ctx, kid)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrInvalidToken, err)
+		return nil, time.Time{}, fmt.Errorf("%w: %v", ErrInvalidToken, err)
 	}
 	if !keyFits(key, alg) {
-		return nil, invalid("key %q does not fit algorithm %s", kid, alg)
+		return nil, time.Time{}, invalid("key %q does not fit algorithm %s", kid, alg)
 	}
 	if _, err := jwt.ParseString(raw, jwt.WithKey(alg, key), jwt.WithValidate(true),
 		jwt.WithAcceptableSkew(v.leeway), jwt.WithClock(jwt.ClockFunc(v.now)), jwt.WithIssuer(unverified.Issuer)); err != nil {
-		return nil, invalid("%v", err)
+		return nil, time.Time{}, invalid("%v", err)
 	}
 	c := unverified // verified now
 	if c.Expiry == nil {
-		return nil, invalid("no exp")
+		return nil, time.Time{}, invalid("no exp")
 	}
 	if c.Subject == "" {
-		return nil, invalid("no sub")
+		return nil, time.Time{}, invalid("no sub")
 	}
 	if !v.audienceOK(c) {
-		return nil, invalid("audience not accepted")
+		return nil, time.Time{}, invalid("audience not accepted")
 	}
 	id := &Identity{Subject: c.Subject, Username: c.PreferredUsername, Email: c.Email, Name: c.Name,
 		GivenName: c.GivenName, FamilyName: c.FamilyName, Roles: c.RealmAccess.Roles, SessionID: c.SessionID,
@@ -145,7 +191,7 @@ func (v *Validator) Validate(ctx context.Context, raw string) (*Identity, error)
 	}
 	id.Organizations = append(stringOrList(c.OrganizationID), stringOrList(c.OrganizationIDs)...)
 	id.perms = PermissionsOf(id.Roles, id.ClientRoles[v.clientID])
-	return id, nil
+	return id, time.Unix(int64(*c.Expiry), 0).Add(v.leeway), nil
 }
 
 // audienceOK accepts a token whose aud names an accepted audience, or whose azp is

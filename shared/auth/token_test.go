@@ -181,3 +181,23 @@ func TestPublicIssuerInternalKeys(t *testing.T) {
 		t.Fatal("internal issuer accepted although KEYCLOAK_ISSUER names another")
 	}
 }
+
+// TestVerifiedCacheHonoursExpiry: a cached token stops being accepted when it expires.
+func TestVerifiedCacheHonoursExpiry(t *testing.T) {
+	tr := newTestRealm(t)
+	v := NewValidator(tr.config())
+	clock := time.Now()
+	v.now = func() time.Time { return clock }
+	c := tr.claimsFor("a", "viewer")
+	c["exp"] = clock.Unix() + 20
+	tok := tr.sign(t, "RS256", "rsa-1", c)
+	for i := 0; i < 2; i++ { // second call is served from the cache
+		if _, err := v.Validate(context.Background(), tok); err != nil {
+			t.Fatal(err)
+		}
+	}
+	clock = clock.Add(20*time.Second + tr.config().Leeway + time.Second)
+	if _, err := v.Validate(context.Background(), tok); err == nil {
+		t.Fatal("expired token accepted from the cache")
+	}
+}

@@ -8,6 +8,7 @@ import (
 	"github.com/sqalfn/sqal/functions/ingest"
 	"github.com/sqalfn/sqal/functions/predict"
 	"github.com/sqalfn/sqal/functions/realtime"
+	"github.com/sqalfn/sqal/functions/reports-api"
 	"github.com/sqalfn/sqal/functions/sqal-api"
 	"github.com/sqalfn/sqal/functions/train"
 	"github.com/sqalfn/sqal/shared/runtime"
@@ -23,6 +24,7 @@ var functions = []runtime.Function{
 	analysisapi.Function,
 	aiapi.Function,
 	adminapi.Function,
+	reportsapi.Function,
 	predict.Function,
 	train.Function,
 }

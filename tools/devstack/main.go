@@ -173,11 +173,11 @@ func realMain(ctx context.Context) error {
 	}()
 
 	limiter := ratelimit.New(env.Redis, ratelimit.Options{Prefix: "sqal:edge:", Logger: env.Logger})
-	router := edge.RateLimit(cfg.RateLimit, limiter, edge.Router(routes.Default(), handlers))
-	public, err := withDevIssuer(edge.SecurityHeaders(edge.CORS(cfg.CORS, router)), rcfg.Auth, log)
+	router, err := withDevIssuer(edge.RateLimit(cfg.RateLimit, limiter, edge.Router(routes.Default(), handlers)), rcfg.Auth, log)
 	if err != nil {
 		return err
 	}
+	public := edge.SecurityHeaders(edge.CORS(cfg.CORS, router))
 	env.Health.MarkStarted()
 	context.AfterFunc(ctx, env.Health.MarkShuttingDown)
 

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -61,6 +62,10 @@ func TestClusterRehearsal(t *testing.T) {
 		if _, err := os.Stat(filepath.Join(root, "knative", "services", n+".yaml")); err != nil {
 			// Not deployed in the cluster, so not here either (tools/manifestcheck fails on it).
 			t.Logf("NOT STARTED: functions/%s has no knative/services/%s.yaml", n, n)
+			continue
+		}
+		if only := os.Getenv("REHEARSAL_FUNCTIONS"); only != "" && n != "gateway" && !slices.Contains(strings.Split(only, ","), n) {
+			t.Logf("NOT STARTED: %s is not in REHEARSAL_FUNCTIONS", n)
 			continue
 		}
 		names = append(names, n)
@@ -171,6 +176,7 @@ func TestClusterRehearsal(t *testing.T) {
 		Devices: devices, Rate: float64(rate), Count: samples, Seed: 7,
 		Drain: 60 * time.Second, BackoffMin: 200 * time.Millisecond, BackoffMax: 2 * time.Second,
 		RetryDelay: 500 * time.Millisecond,
+		Progress:   progressWriter(t), Every: 2 * time.Second,
 		OnAck: func(id string, _ bool) {
 			ackMu.Lock()
 			acked[id]++
@@ -179,14 +185,14 @@ func TestClusterRehearsal(t *testing.T) {
 	}
 	var chaosLog []string
 	chaosErr := make(chan error, 1)
-	simCtx, simCancel := context.WithTimeout(ctx, 3*time.Minute)
+	simCtx, simCancel := context.WithTimeout(ctx, simTimeout())
 	defer simCancel()
 	go func() {
 		chaosErr <- chaos(simCtx, db, procs, samples, func(s string) { chaosLog = append(chaosLog, s); t.Log(s) })
 	}()
 	sum, err := station.Run(simCtx, simCfg)
 	if err != nil {
-		t.Fatalf("simulator: %v", err)
+		t.Fatalf("simulator: %v (%s)", err, sum)
 	}
 	if err := <-chaosErr; err != nil {
 		t.Fatalf("restarts: %v", err)
@@ -322,6 +328,14 @@ func TestClusterRehearsal(t *testing.T) {
 	if len(failures) > 0 {
 		t.Fatalf("rehearsal failed:\n- %s", strings.Join(failures, "\n- "))
 	}
+}
+
+// progressWriter shows the simulator's live line with -v only.
+func progressWriter(t *testing.T) io.Writer {
+	if testing.Verbose() {
+		return os.Stderr
+	}
+	return nil
 }
 
 // chaos SIGTERMs ingest a quarter into the stream (the stations see their sockets
@@ -559,4 +573,12 @@ func firstN(s []string, n int) []string {
 		return append(slices.Clone(s[:n]), fmt.Sprintf("... (%d more)", len(s)-n))
 	}
 	return s
+}
+
+// simTimeout bounds the stream (REHEARSAL_SIM_TIMEOUT, default 3 minutes).
+func simTimeout() time.Duration {
+	if d, err := time.ParseDuration(os.Getenv("REHEARSAL_SIM_TIMEOUT")); err == nil && d > 0 {
+		return d
+	}
+	return 3 * time.Minute
 }

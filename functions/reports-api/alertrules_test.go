@@ -1,0 +1,138 @@
+package reportsapi
+
+import (
+	"context"
+	"net/http"
+	"testing"
+)
+
+func TestAlertRulesCRUD(t *testing.T) {
+	e := newEnv(t, testConfig)
+	// The dashboard calls these paths without the slash; both spellings are served.
+	for _, p := range []string{"/api/alerts/rules", "/api/alerts/rules/"} {
+		if got := string(e.must(t, "GET", p, "", 200).Body); got != `[]` {
+			t.Errorf("GET %s = %s, want a bare empty array", p, got)
+		}
+	}
+	// AlertRulesManager's create body.
+	created := e.must(t, "POST", "/api/alerts/rules", `{"name":"Qualité faible","condition":"quality_score < 0.7",
+		"severity":"warning","enabled":true,"notify_channels":["websocket"]}`, http.StatusCreated).object(t)
+	rule := created["rule"].(map[string]any)
+	id := rule["id"].(string)
+	if created["status"] != "created" || created["id"] != id {
+		t.Errorf("created %v", created)
+	}
+	e.must(t, "POST", "/api/alerts/rules", `{"name":"Rejet","condition":"grade == \"REJECT\"","severity":"critical"}`, 201)
+
+	list := e.must(t, "GET", "/api/alerts/rules", "", 200).json(t).([]any)
+	if len(list) != 2 {
+		t.Fatalf("list %v", list)
+	}
+	first := list[0].(map[string]any)
+	// Exactly the fields the component reads, snake_case; updated_at absent until updated.
+	for _, k := range []string{"id", "name", "condition", "severity", "enabled", "notify_channels", "created_at"} {
+		if _, ok := first[k]; !ok {
+			t.Errorf("rule lacks %s: %v", k, first)
+		}
+	}
+	if _, ok := first["updated_at"]; ok || first["created_at"] != "2026-11-27T10:00:00.000000Z" {
+		t.Errorf("first rule %v", first)
+	}
+	if second := list[1].(map[string]any); second["enabled"] != true || second["notify_channels"].([]any)[0] != "websocket" {
+		t.Errorf("defaults %v", second)
+	}
+
+	// Toggle ({enabled} only) keeps the other fields; the full edit replaces them.
+	tog := e.must(t, "PUT", "/api/alerts/rules/"+id, `{"enabled":false}`, 200).object(t)
+	if r := tog["rule"].(map[string]any); tog["status"] != "updated" || r["enabled"] != false || r["name"] != "Qualité faible" || r["updated_at"] == nil {
+		t.Errorf("toggle %v", tog)
+	}
+	edit := e.must(t, "PUT", "/api/alerts/rules/"+id+"/", `{"name":"Très faible","condition":"quality_score < 0.5 and volume_mm3 > 100",
+		"severity":"critical","enabled":true,"notify_channels":["websocket","email"]}`, 200).object(t)
+	if r := edit["rule"].(map[string]any); r["condition"] != "quality_score < 0.5 and volume_mm3 > 100" || len(r["notify_channels"].([]any)) != 2 {
+		t.Errorf("edit %v", edit)
+	}
+	if got := e.must(t, "GET", "/api/alerts/rules/"+id, "", 200).object(t); got["severity"] != "critical" {
+		t.Errorf("detail %v", got)
+	}
+
+	// Unknown ids are real 404s (the former target answered 200 with an array).
+	const unknown = "00000000-0000-4000-8000-000000000000"
+	wantDetail(t, e.do(t, "PUT", "/api/alerts/rules/"+unknown, `{"enabled":true}`), 404, "Rule not found")
+	wantDetail(t, e.do(t, "PUT", "/api/alerts/rules/rule-1", `{"enabled":true}`), 404, "Rule not found")
+	wantDetail(t, e.do(t, "GET", "/api/alerts/rules/"+unknown, ""), 404, "Rule not found")
+
+	want422(t, e.do(t, "POST", "/api/alerts/rules", `{"name":"x","condition":"__import__('os')"}`), "value_error", "body", "condition")
+	want422(t, e.do(t, "POST", "/api/alerts/rules", `{"name":"x"}`), "missing", "body", "condition")
+	want422(t, e.do(t, "POST", "/api/alerts/rules", `{"name":"x","condition":"grade == 'A'","severity":"high"}`), "enum", "body", "severity")
+	want422(t, e.do(t, "PUT", "/api/alerts/rules/"+id, `{"condition":"height_mm <"}`), "value_error", "body", "condition")
+	want422(t, e.do(t, "PUT", "/api/alerts/rules/"+id, `{"notify_channels":"websocket"}`), "list_type", "body", "notify_channels")
+
+	del := e.must(t, "DELETE", "/api/alerts/rules/"+id, "", 200).object(t)
+	if del["status"] != "deleted" || del["rule_id"] != id {
+		t.Errorf("delete %v", del)
+	}
+	wantDetail(t, e.do(t, "DELETE", "/api/alerts/rules/"+id, ""), 404, "Rule not found")
+	if n := len(e.must(t, "GET", "/api/alerts/rules", "", 200).json(t).([]any)); n != 1 {
+		t.Errorf("%d rules left", n)
+	}
+
+	// Persisted, not in memory: a new server on the same database sees the rule.
+	other := newServer(e.db, testConfig, e.srv.logger).routes()
+	if res := (&testEnv{h: other}).must(t, "GET", "/api/alerts/rules", "", 200); len(res.json(t).([]any)) != 1 {
+		t.Errorf("rules not persisted: %s", res.Body)
+	}
+	var audited int
+	if err := e.db.QueryRow(context.Background(), `SELECT count(*) FROM audit_log WHERE resource_type = 'alert_rule'`).Scan(&audited); err != nil || audited != 5 {
+		t.Errorf("audit rows = %d (%v), want 5", audited, err)
+	}
+}
+
+func TestCondition(t *testing.T) {
+	nums := map[string]float64{"quality_score": 0.6, "volume_mm3": 120, "height_mm": 25}
+	tests := []struct {
+		cond  string
+		grade string
+		want  bool
+		err   bool
+	}{
+		// The dashboard's templates.
+		{`quality_score < 0.7`, "B", true, false},
+		{`quality_score < 0.5`, "B", false, false},
+		{`grade == "REJECT"`, "REJECT", true, false},
+		{`grade == "C"`, "B", false, false},
+		{`volume_mm3 > 150`, "A", false, false},
+		{`volume_mm3 < 100`, "A", false, false},
+		{`height_mm < 20`, "A", false, false},
+		{`height_mm > 30`, "A", false, false},
+		// Combinations: "and" binds tighter than "or".
+		{`quality_score < 0.5 or grade == 'B' and height_mm >= 25`, "B", true, false},
+		{`quality_score < 0.5 || grade != 'B' && height_mm >= 25`, "B", false, false},
+		{`quality_score<=0.6&&volume_mm3==120`, "A", true, false},
+		{`quality_score != 0.6`, "A", false, false},
+		// Refused.
+		{``, "", false, true},
+		{`quality_score`, "", false, true},
+		{`quality_score < 'x'`, "", false, true},
+		{`grade < "A"`, "", false, true},
+		{`grade == A`, "", false, true},
+		{`weight > 3`, "", false, true},
+		{`quality_score =< 3`, "", false, true},
+		{`quality_score < 0.5 xor grade == 'A'`, "", false, true},
+		{`grade == "A`, "", false, true},
+		{`__import__('os').system('x')`, "", false, true},
+		{`quality_score < 1e999`, "", false, true}, // out of range
+		{`quality_score < NaN`, "", false, true},
+		{`height_mm > inf`, "", false, true},
+	}
+	for _, tt := range tests {
+		c, err := parseCondition(tt.cond)
+		if (err != nil) != tt.err {
+			t.Errorf("parseCondition(%q) error = %v, want error %v", tt.cond, err, tt.err)
+			continue
+		}
+		if err == nil && c.eval(nums, tt.grade) != tt.want {
+			t.Errorf("%q with grade %s = %v, want %v", tt.cond, tt.grade, !tt.want, tt.want)
+		}
+	}
+}
