@@ -67,6 +67,10 @@ type Config struct {
 	MaxGroup int `env:"INGEST_MAX_GROUP, default=32"`
 	// StoreTimeout bounds one storage transaction.
 	StoreTimeout time.Duration `env:"INGEST_STORE_TIMEOUT, default=5s"`
+	// CacheBumpInterval is the most often ingest invalidates the read APIs' cached
+	// aggregates (sqalread generation). Once per stored sample would make the cache
+	// useless under load; once a second keeps dashboards (polling every 5 s) current.
+	CacheBumpInterval time.Duration `env:"INGEST_CACHE_BUMP_INTERVAL, default=1s"`
 }
 
 func (c *Config) validate() error {
@@ -134,6 +138,15 @@ func New(ctx context.Context, d Deps) (*Service, error) {
 	s := &Service{ctx: ctx, cfg: d.Config, log: log, metrics: m}
 	s.store = NewStore(ctx, d.DB, log, d.Config.StoreWorkers, d.Config.MaxGroup, d.Config.StoreTimeout)
 	s.store.onStored = m.stored
+	if d.Redis != nil {
+		bump := newGenerationBumper(ctx, d.Redis, d.Config.CacheBumpInterval, log)
+		s.store.onStored = func(n int) {
+			m.stored(n)
+			if n > 0 {
+				bump.touch()
+			}
+		}
+	}
 	s.auth = &deviceAuth{on: d.Config.DeviceAuth == "on", db: d.DB, ttl: d.Config.DeviceKeyCacheTTL, cache: map[[32]byte]cachedKey{}}
 	if d.Config.RateLimit > 0 {
 		if d.Redis == nil {

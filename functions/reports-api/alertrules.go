@@ -89,15 +89,6 @@ func parseRuleFields(b []byte, create bool) (ruleFields, error) {
 	return rf, f.err()
 }
 
-// ruleID reads the rule id; a malformed one is an unknown one.
-func ruleID(r *http.Request) (uuid.UUID, error) {
-	id, err := uuid.Parse(r.PathValue("rule_id"))
-	if err != nil {
-		return uuid.Nil, notFound("Rule")
-	}
-	return id, nil
-}
-
 // listRules answers the bare array the dashboard reads, oldest first (the order in
 // which the former target listed its in-memory rules).
 func (s *Server) listRules(w http.ResponseWriter, r *http.Request) {
@@ -118,20 +109,7 @@ func (s *Server) listRules(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) getRule(w http.ResponseWriter, r *http.Request) {
-	id, err := ruleID(r)
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	ru, err := scanRule(s.db.QueryRow(r.Context(), `SELECT `+ruleColumns+` FROM alert_rules WHERE id = $1`, id))
-	if errors.Is(err, pgx.ErrNoRows) {
-		err = notFound("Rule")
-	}
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	httpapi.JSON(w, http.StatusOK, ru)
+	getByID(s, w, r, "rule_id", "Rule", `SELECT `+ruleColumns+` FROM alert_rules WHERE id = $1`, scanRule)
 }
 
 func (s *Server) createRule(w http.ResponseWriter, r *http.Request) {
@@ -172,7 +150,7 @@ func (s *Server) createRule(w http.ResponseWriter, r *http.Request) {
 // updateRule merges the fields sent into the rule (PUT as the former target did:
 // the toggle sends only {enabled}); an unknown id is a real 404.
 func (s *Server) updateRule(w http.ResponseWriter, r *http.Request) {
-	id, err := ruleID(r)
+	id, err := pathID(r, "rule_id", "Rule")
 	if err != nil {
 		s.fail(w, r, err)
 		return
@@ -217,7 +195,7 @@ func (s *Server) updateRule(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) deleteRule(w http.ResponseWriter, r *http.Request) {
-	id, err := ruleID(r)
+	id, err := pathID(r, "rule_id", "Rule")
 	if err != nil {
 		s.fail(w, r, err)
 		return

@@ -333,20 +333,7 @@ func (s *Server) uploadFirmware(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) getFirmware(w http.ResponseWriter, r *http.Request) {
-	id, err := pathID(r, "version_id", "Firmware version")
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	fw, err := scanFirmware(s.db.QueryRow(r.Context(), `SELECT `+firmwareColumns+` FROM firmware_versions WHERE id = $1`, id))
-	if errors.Is(err, pgx.ErrNoRows) {
-		err = notFound("Firmware version")
-	}
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	httpapi.JSON(w, http.StatusOK, fw)
+	getByID(s, w, r, "version_id", "Firmware version", `SELECT `+firmwareColumns+` FROM firmware_versions WHERE id = $1`, scanFirmware)
 }
 
 // deleteFirmware deletes a version; one that an OTA campaign references answers 409.

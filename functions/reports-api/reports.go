@@ -246,20 +246,7 @@ func (s *Server) createReport(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) getReport(w http.ResponseWriter, r *http.Request) {
-	id, err := pathID(r, "report_id", "Report")
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	rp, err := scanReport(s.db.QueryRow(r.Context(), `SELECT `+reportColumns+` FROM reports WHERE id = $1`, id))
-	if errors.Is(err, pgx.ErrNoRows) {
-		err = notFound("Report")
-	}
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	httpapi.JSON(w, http.StatusOK, rp)
+	getByID(s, w, r, "report_id", "Report", `SELECT `+reportColumns+` FROM reports WHERE id = $1`, scanReport)
 }
 
 func (s *Server) deleteReport(w http.ResponseWriter, r *http.Request) {

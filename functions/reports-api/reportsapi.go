@@ -23,9 +23,11 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/sqalfn/sqal/shared/audit"
@@ -224,6 +226,79 @@ func pathID(r *http.Request, name, what string) (uuid.UUID, error) {
 		return uuid.Nil, notFound(what)
 	}
 	return id, nil
+}
+
+// getByID answers the row that query (one $1 uuid parameter) reads for the id in path
+// parameter param; "<what> not found" when there is none.
+func getByID[T any](s *Server, w http.ResponseWriter, r *http.Request, param, what, query string, scan func(pgx.Row) (T, error)) {
+	id, err := pathID(r, param, what)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	v, err := scan(s.db.QueryRow(r.Context(), query, id))
+	if errors.Is(err, pgx.ErrNoRows) {
+		err = notFound(what)
+	}
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	httpapi.JSON(w, http.StatusOK, v)
+}
+
+// listPage answers {key: rows, "total": n}, total counted with the same filters.
+// pageSQL ends with its ORDER BY; the page window is appended as the two parameters
+// after args.
+func listPage[T any](s *Server, w http.ResponseWriter, r *http.Request, key, countSQL, pageSQL string, pg page,
+	scan func(pgx.Row) (T, error), args ...any) {
+	ctx := r.Context()
+	var total int64
+	if err := s.db.QueryRow(ctx, countSQL, args...).Scan(&total); err != nil {
+		s.fail(w, r, fmt.Errorf("count %s: %w", key, err))
+		return
+	}
+	rows, err := s.db.Query(ctx, pageSQL+fmt.Sprintf(" OFFSET $%d LIMIT $%d", len(args)+1, len(args)+2),
+		append(args, pg.Offset, pg.Size)...)
+	if err != nil {
+		s.fail(w, r, fmt.Errorf("list %s: %w", key, err))
+		return
+	}
+	list, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (T, error) { return scan(row) })
+	if err != nil {
+		s.fail(w, r, fmt.Errorf("list %s: %w", key, err))
+		return
+	}
+	if list == nil {
+		list = []T{} // [] rather than null: the pages read .length
+	}
+	httpapi.JSON(w, http.StatusOK, map[string]any{key: list, "total": total})
+}
+
+// readInput reads and validates a JSON body with parse; ok is false once the error is
+// answered.
+func readInput[T any](s *Server, w http.ResponseWriter, r *http.Request, parse func([]byte) (T, error)) (v T, ok bool) {
+	b, err := readBody(r)
+	if err == nil {
+		v, err = parse(b)
+	}
+	if err != nil {
+		s.fail(w, r, err)
+		return v, false
+	}
+	return v, true
+}
+
+// lockRow reads the row to update (FOR UPDATE in query), "<what> not found" if none.
+func lockRow[T any](ctx context.Context, tx pgx.Tx, query string, id uuid.UUID, what string, scan func(pgx.Row) (T, error)) (T, error) {
+	v, err := scan(tx.QueryRow(ctx, query, id))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return v, notFound(what)
+	}
+	if err != nil {
+		return v, fmt.Errorf("read %s: %w", strings.ToLower(what), err)
+	}
+	return v, nil
 }
 
 // record appends the audit row of a change inside its transaction, so a change is

@@ -182,20 +182,7 @@ func (s *Server) createScheduled(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) getScheduled(w http.ResponseWriter, r *http.Request) {
-	id, err := pathID(r, "schedule_id", "Scheduled report")
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	sr, err := scanScheduled(s.db.QueryRow(r.Context(), `SELECT `+scheduledColumns+` FROM scheduled_reports WHERE id = $1`, id))
-	if errors.Is(err, pgx.ErrNoRows) {
-		err = notFound("Scheduled report")
-	}
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	httpapi.JSON(w, http.StatusOK, sr)
+	getByID(s, w, r, "schedule_id", "Scheduled report", `SELECT `+scheduledColumns+` FROM scheduled_reports WHERE id = $1`, scanScheduled)
 }
 
 // patchScheduled updates the fields sent ({enabled} is the dashboard's toggle); a new

@@ -171,20 +171,7 @@ func (s *Server) createTemplate(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) getTemplate(w http.ResponseWriter, r *http.Request) {
-	id, err := pathID(r, "template_id", "Template")
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	t, err := scanTemplate(s.db.QueryRow(r.Context(), `SELECT `+templateColumns+` FROM report_templates WHERE id = $1`, id))
-	if errors.Is(err, pgx.ErrNoRows) {
-		err = notFound("Template")
-	}
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	httpapi.JSON(w, http.StatusOK, t)
+	getByID(s, w, r, "template_id", "Template", `SELECT `+templateColumns+` FROM report_templates WHERE id = $1`, scanTemplate)
 }
 
 func (s *Server) patchTemplate(w http.ResponseWriter, r *http.Request) {

@@ -154,6 +154,10 @@ func TestDenialSpotChecks(t *testing.T) {
 		{"", "GET", "/ws/sensors/", 200},
 		{"", "POST", "/api/ingest/samples", 200},
 		{"", "GET", "/ws/realtime/", 401},
+		{"", "POST", "/", 200},       // predict's CloudEvent deliveries
+		{"", "POST", "/events", 200}, // realtime's
+		{"viewer", "POST", "/v2/models/m/versions/1/infer", 403},
+		{"technicien", "POST", "/v2/models/m/versions/1/infer", 200},
 	}
 	for _, tt := range tests {
 		tok := ""
@@ -256,7 +260,9 @@ func TestRulesCoverEveryRoute(t *testing.T) {
 	}
 	undocumented := map[string]bool{ // routes no OpenAPI fragment describes
 		"GET ws/sensors": true, "POST api/ingest/samples": true, "POST api/ingest/events": true,
-		"GET ws/realtime": true, "POST events": true,
+		"GET ws/realtime": true, "POST events": true, "POST ": true,
+		"GET v2/models/{name}/versions/{version}": true, "GET v2/models/{name}/versions/{version}/ready": true,
+		"POST v2/models/{name}/versions/{version}/infer": true,
 	}
 	// A rule of a function whose fragment is not published yet (being built in
 	// parallel) is checked once the fragment lands.

@@ -141,9 +141,10 @@ var Rules = []Rule{
 	{"POST", "/api/ingest/samples", DeviceKey},
 	{"POST", "/api/ingest/events", DeviceKey},
 
-	// realtime
+	// realtime and predict receive the broker's deliveries (never routed publicly)
 	{"GET", "/ws/realtime", RealtimeView},
 	{"POST", "/events", Internal},
+	{"POST", "/", Internal},
 
 	// sqal-api
 	{"GET", "/api/sqal/devices", DashboardView},
@@ -233,6 +234,9 @@ var Rules = []Rule{
 	{"GET", "/v2/models/{name}", AIView},
 	{"GET", "/v2/models/{name}/ready", AIView},
 	{"POST", "/v2/models/{name}/infer", PredictRun},
+	{"GET", "/v2/models/{name}/versions/{version}", AIView},
+	{"GET", "/v2/models/{name}/versions/{version}/ready", AIView},
+	{"POST", "/v2/models/{name}/versions/{version}/infer", PredictRun},
 
 	// admin-api
 	{"GET", "/api/admin/devices", DevicesView},

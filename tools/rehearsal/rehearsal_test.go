@@ -18,6 +18,7 @@ import (
 	"time"
 
 	cloudevents "github.com/cloudevents/sdk-go/v2"
+	"github.com/coder/websocket"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/sqalfn/sqal/shared/alert"
@@ -121,8 +122,9 @@ func TestClusterRehearsal(t *testing.T) {
 			"PORT": strconv.Itoa(procs[n].port), "K_SERVICE": n, "K_REVISION": n + "-00001", "K_CONFIGURATION": n,
 			// What the ConfigMap and Secrets point at in the cluster, here the local servers.
 			"DATABASE_URL": dbURL, "REDIS_URL": redisURL, "BROKER_URL": brokerURL, "K_SINK": brokerURL,
-			// No Keycloak here: the rehearsal is about delivery, not tokens.
-			"AUTH_MODE": "open",
+			// No Keycloak and no provisioned device keys here: the rehearsal is about
+			// delivery, not credentials (the functions' own tests cover both).
+			"AUTH_MODE": "open", "INGEST_DEVICE_AUTH": "off",
 			// Well inside the test's own stop timeout.
 			"SHUTDOWN_GRACE": "10s",
 		} {
@@ -165,6 +167,11 @@ func TestClusterRehearsal(t *testing.T) {
 	}
 	readyCancel()
 	t.Logf("%d processes ready (broker + %d functions)", len(procs), len(names))
+
+	// A first station socket through the gateway: a routing mistake fails here, clearly.
+	if err := dialOnce(ctx, "ws://127.0.0.1:"+strconv.Itoa(procs["gateway"].port)+"/ws/sensors/"); err != nil {
+		t.Fatalf("gateway -> ingest WebSocket: %v\n%s\n%s", err, procs["gateway"].tail(10), procs["ingest"].tail(10))
+	}
 
 	// 4. The stations, through the gateway, while ingest and alerts are restarted.
 	var (
@@ -400,8 +407,9 @@ type convergence struct {
 	took     time.Duration
 }
 
-// converge waits until the outbox is relayed and the broker has made at least every
-// delivery the Triggers ask for (at-least-once: more is allowed), and stops changing.
+// converge waits until the outbox is relayed, alerts and predict have seen every stored
+// sample, and the broker has made at least every delivery the Triggers ask for
+// (at-least-once: more is allowed).
 func converge(ctx context.Context, db *pgxpool.Pool, brokerURL, triggersDir string) (convergence, error) {
 	triggers, err := localbus.LoadTriggers(triggersDir)
 	if err != nil {
@@ -419,6 +427,17 @@ func converge(ctx context.Context, db *pgxpool.Pool, brokerURL, triggersDir stri
 			}
 			if pending > 0 {
 				return fmt.Errorf("%d outbox events not relayed", pending)
+			}
+			// The consumers' effects: a delivery still waiting for its retry shows here,
+			// while the broker's counters may already be met by duplicates.
+			var stored, processed, predicted int
+			if err := db.QueryRow(ctx, `SELECT (SELECT count(*) FROM sensor_samples),
+				(SELECT count(*) FROM processed_events WHERE consumer = 'alerts' AND source = $1),
+				(SELECT count(DISTINCT sample_id) FROM predictions)`, sample.Source).Scan(&stored, &processed, &predicted); err != nil {
+				return err
+			}
+			if processed < stored || predicted < stored {
+				return fmt.Errorf("%d samples stored, %d processed by alerts, %d predicted", stored, processed, predicted)
 			}
 			exp, n, err := expectedDeliveries(ctx, db, triggers)
 			if err != nil {
@@ -581,4 +600,23 @@ func simTimeout() time.Duration {
 		return d
 	}
 	return 3 * time.Minute
+}
+
+// dialOnce opens a station socket and waits for ingest's connection_established.
+func dialOnce(ctx context.Context, url string) error {
+	dctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	c, _, err := websocket.Dial(dctx, url, nil)
+	if err != nil {
+		return err
+	}
+	defer c.CloseNow()
+	_, b, err := c.Read(dctx)
+	if err != nil {
+		return fmt.Errorf("no first frame: %w", err)
+	}
+	if !strings.Contains(string(b), "connection_established") {
+		return fmt.Errorf("first frame is not connection_established: %.200s", b)
+	}
+	return c.Close(websocket.StatusNormalClosure, "")
 }
