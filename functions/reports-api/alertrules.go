@@ -113,14 +113,8 @@ func (s *Server) getRule(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) createRule(w http.ResponseWriter, r *http.Request) {
-	b, err := readBody(r)
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	rf, err := parseRuleFields(b, true)
-	if err != nil {
-		s.fail(w, r, err)
+	rf, ok := readInput(s, w, r, func(b []byte) (ruleFields, error) { return parseRuleFields(b, true) })
+	if !ok {
 		return
 	}
 	severity, enabled, channels := "warning", true, []string{"websocket"}
@@ -155,23 +149,14 @@ func (s *Server) updateRule(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	b, err := readBody(r)
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	rf, err := parseRuleFields(b, false)
-	if err != nil {
-		s.fail(w, r, err)
+	rf, ok := readInput(s, w, r, func(b []byte) (ruleFields, error) { return parseRuleFields(b, false) })
+	if !ok {
 		return
 	}
 	s.change(w, r, func(ctx context.Context, tx pgx.Tx) (int, any, error) {
-		before, err := scanRule(tx.QueryRow(ctx, `SELECT `+ruleColumns+` FROM alert_rules WHERE id = $1 FOR UPDATE`, id))
-		if errors.Is(err, pgx.ErrNoRows) {
-			return 0, nil, notFound("Rule")
-		}
+		before, err := lockRow(ctx, tx, `SELECT `+ruleColumns+` FROM alert_rules WHERE id = $1 FOR UPDATE`, id, "Rule", scanRule)
 		if err != nil {
-			return 0, nil, fmt.Errorf("read alert rule: %w", err)
+			return 0, nil, err
 		}
 		now := s.now()
 		var set assignments

@@ -264,28 +264,9 @@ func (s *Server) listFirmware(w http.ResponseWriter, r *http.Request) {
 	if !p.Check(w) {
 		return
 	}
-	ctx := r.Context()
 	const where = `($1::text IS NULL OR status = $1)`
-	var total int64
-	if err := s.db.QueryRow(ctx, `SELECT count(*) FROM firmware_versions WHERE `+where, status).Scan(&total); err != nil {
-		s.fail(w, r, fmt.Errorf("count firmware versions: %w", err))
-		return
-	}
-	rows, err := s.db.Query(ctx, `SELECT `+firmwareColumns+` FROM firmware_versions WHERE `+where+`
-		ORDER BY created_at DESC, id DESC OFFSET $2 LIMIT $3`, status, pg.Offset, pg.Size)
-	if err != nil {
-		s.fail(w, r, fmt.Errorf("list firmware versions: %w", err))
-		return
-	}
-	list, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (firmware, error) { return scanFirmware(row) })
-	if err != nil {
-		s.fail(w, r, fmt.Errorf("list firmware versions: %w", err))
-		return
-	}
-	if list == nil {
-		list = []firmware{}
-	}
-	httpapi.JSON(w, http.StatusOK, map[string]any{"versions": list, "total": total})
+	listPage(s, w, r, "versions", `SELECT count(*) FROM firmware_versions WHERE `+where,
+		`SELECT `+firmwareColumns+` FROM firmware_versions WHERE `+where+` ORDER BY created_at DESC, id DESC`, pg, scanFirmware, status)
 }
 
 // uploadFirmware stores a firmware image with its SHA-256 and size; the bytes are
@@ -325,10 +306,7 @@ func (s *Server) uploadFirmware(w http.ResponseWriter, r *http.Request) {
 			fmt.Sprintf("Firmware %s uploaded (%d bytes, sha256 %s)", fw.Version, fw.FileSize, fw.FileHash), nil); err != nil {
 			return 0, nil, err
 		}
-		return http.StatusCreated, struct {
-			firmware
-			Message string `json:"message"`
-		}{fw, "Firmware version uploaded successfully"}, nil
+		return http.StatusCreated, withMessage(fw, "Firmware version uploaded successfully"), nil
 	})
 }
 

@@ -147,27 +147,8 @@ func (s *Server) listOTA(w http.ResponseWriter, r *http.Request) {
 	if !p.Check(w) {
 		return
 	}
-	ctx := r.Context()
-	var total int64
-	if err := s.db.QueryRow(ctx, `SELECT count(*) FROM ota_updates WHERE $1::text IS NULL OR status = $1`, status).Scan(&total); err != nil {
-		s.fail(w, r, fmt.Errorf("count OTA updates: %w", err))
-		return
-	}
-	rows, err := s.db.Query(ctx, `SELECT `+otaColumns+otaFrom+` WHERE $1::text IS NULL OR u.status = $1
-		ORDER BY u.created_at DESC, u.id DESC OFFSET $2 LIMIT $3`, status, pg.Offset, pg.Size)
-	if err != nil {
-		s.fail(w, r, fmt.Errorf("list OTA updates: %w", err))
-		return
-	}
-	list, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (otaUpdate, error) { return scanOTA(row) })
-	if err != nil {
-		s.fail(w, r, fmt.Errorf("list OTA updates: %w", err))
-		return
-	}
-	if list == nil {
-		list = []otaUpdate{}
-	}
-	httpapi.JSON(w, http.StatusOK, map[string]any{"updates": list, "total": total})
+	listPage(s, w, r, "updates", `SELECT count(*) FROM ota_updates WHERE $1::text IS NULL OR status = $1`,
+		`SELECT `+otaColumns+otaFrom+` WHERE $1::text IS NULL OR u.status = $1 ORDER BY u.created_at DESC, u.id DESC`, pg, scanOTA, status)
 }
 
 // readOTA reads one campaign with its per-device logs.
@@ -224,14 +205,8 @@ func (s *Server) getOTA(w http.ResponseWriter, r *http.Request) {
 // version defaults to the firmware's own version (the former target failed on its
 // NOT NULL column when it was omitted); the previous version is the registry's.
 func (s *Server) createOTA(w http.ResponseWriter, r *http.Request) {
-	b, err := readBody(r)
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	rq, err := parseOTARequest(b)
-	if err != nil {
-		s.fail(w, r, err)
+	rq, ok := readInput(s, w, r, parseOTARequest)
+	if !ok {
 		return
 	}
 	s.change(w, r, func(ctx context.Context, tx pgx.Tx) (int, any, error) {
@@ -271,10 +246,7 @@ func (s *Server) createOTA(w http.ResponseWriter, r *http.Request) {
 			fmt.Sprintf("OTA update %q: firmware %s to %d device(s)", o.Name, o.FirmwareVersion, o.TotalDevices), nil); err != nil {
 			return 0, nil, err
 		}
-		return http.StatusCreated, struct {
-			otaUpdate
-			Message string `json:"message"`
-		}{o, "OTA update created successfully"}, nil
+		return http.StatusCreated, withMessage(o, "OTA update created successfully"), nil
 	})
 }
 
@@ -317,9 +289,6 @@ func (s *Server) cancelOTA(w http.ResponseWriter, r *http.Request) {
 		if err != nil {
 			return 0, nil, err
 		}
-		return http.StatusOK, struct {
-			otaUpdate
-			Message string `json:"message"`
-		}{o, "OTA update cancelled successfully"}, nil
+		return http.StatusOK, withMessage(o, "OTA update cancelled successfully"), nil
 	})
 }

@@ -172,41 +172,16 @@ func (s *Server) listReports(w http.ResponseWriter, r *http.Request) {
 	if err := s.jobs.failStale(ctx); err != nil {
 		s.logger.WarnContext(ctx, "settle stale report jobs", "error", err)
 	}
-	args := []any{status, typ}
 	const where = `($1::text IS NULL OR status = $1) AND ($2::text IS NULL OR report_type = $2)`
-	var total int64
-	if err := s.db.QueryRow(ctx, `SELECT count(*) FROM reports WHERE `+where, args...).Scan(&total); err != nil {
-		s.fail(w, r, fmt.Errorf("count reports: %w", err))
-		return
-	}
-	rows, err := s.db.Query(ctx, `SELECT `+reportColumns+` FROM reports WHERE `+where+
-		` ORDER BY created_at DESC, id DESC OFFSET $3 LIMIT $4`, append(args, pg.Offset, pg.Size)...)
-	if err != nil {
-		s.fail(w, r, fmt.Errorf("list reports: %w", err))
-		return
-	}
-	list, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (report, error) { return scanReport(row) })
-	if err != nil {
-		s.fail(w, r, fmt.Errorf("list reports: %w", err))
-		return
-	}
-	if list == nil {
-		list = []report{}
-	}
-	httpapi.JSON(w, http.StatusOK, map[string]any{"reports": list, "total": total})
+	listPage(s, w, r, "reports", `SELECT count(*) FROM reports WHERE `+where,
+		`SELECT `+reportColumns+` FROM reports WHERE `+where+` ORDER BY created_at DESC, id DESC`, pg, scanReport, status, typ)
 }
 
 // createReport serves R2: stores the request as a pending job, starts it, and answers
 // 201 at once with the job (the page only needs a 2xx and refetches R1).
 func (s *Server) createReport(w http.ResponseWriter, r *http.Request) {
-	b, err := readBody(r)
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	rq, err := parseReportRequest(b, s.now())
-	if err != nil {
-		s.fail(w, r, err)
+	rq, ok := readInput(s, w, r, func(b []byte) (reportRequest, error) { return parseReportRequest(b, s.now()) })
+	if !ok {
 		return
 	}
 	if rq.CreatedBy == "" {
@@ -239,10 +214,7 @@ func (s *Server) createReport(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.jobs.submit(uuid.MustParse(rp.ID))
-	httpapi.JSON(w, http.StatusCreated, struct {
-		report
-		Message string `json:"message"`
-	}{rp, "Report generation started"})
+	httpapi.JSON(w, http.StatusCreated, withMessage(rp, "Report generation started"))
 }
 
 func (s *Server) getReport(w http.ResponseWriter, r *http.Request) {

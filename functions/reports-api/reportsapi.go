@@ -19,6 +19,7 @@ package reportsapi
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -299,6 +300,18 @@ func lockRow[T any](ctx context.Context, tx pgx.Tx, query string, id uuid.UUID, 
 		return v, fmt.Errorf("read %s: %w", strings.ToLower(what), err)
 	}
 	return v, nil
+}
+
+// withMessage is v's JSON object plus "message": creates and updates answer the
+// object with the former target's confirmation text (§2.0).
+func withMessage(v any, msg string) any {
+	b, err := json.Marshal(v)
+	var m map[string]json.RawMessage
+	if err != nil || json.Unmarshal(b, &m) != nil {
+		return v // not an object: sent as it is
+	}
+	m["message"], _ = json.Marshal(msg)
+	return m
 }
 
 // record appends the audit row of a change inside its transaction, so a change is

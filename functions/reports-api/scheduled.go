@@ -114,38 +114,13 @@ func (s *Server) listScheduled(w http.ResponseWriter, r *http.Request) {
 	if !p.Check(w) {
 		return
 	}
-	ctx := r.Context()
-	var total int64
-	if err := s.db.QueryRow(ctx, `SELECT count(*) FROM scheduled_reports`).Scan(&total); err != nil {
-		s.fail(w, r, fmt.Errorf("count scheduled reports: %w", err))
-		return
-	}
-	rows, err := s.db.Query(ctx, `SELECT `+scheduledColumns+` FROM scheduled_reports
-		ORDER BY created_at DESC, id DESC OFFSET $1 LIMIT $2`, pg.Offset, pg.Size)
-	if err != nil {
-		s.fail(w, r, fmt.Errorf("list scheduled reports: %w", err))
-		return
-	}
-	list, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (scheduledReport, error) { return scanScheduled(row) })
-	if err != nil {
-		s.fail(w, r, fmt.Errorf("list scheduled reports: %w", err))
-		return
-	}
-	if list == nil {
-		list = []scheduledReport{}
-	}
-	httpapi.JSON(w, http.StatusOK, map[string]any{"scheduledReports": list, "total": total})
+	listPage(s, w, r, "scheduledReports", `SELECT count(*) FROM scheduled_reports`,
+		`SELECT `+scheduledColumns+` FROM scheduled_reports ORDER BY created_at DESC, id DESC`, pg, scanScheduled)
 }
 
 func (s *Server) createScheduled(w http.ResponseWriter, r *http.Request) {
-	b, err := readBody(r)
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	sf, err := parseScheduleFields(b, true)
-	if err != nil {
-		s.fail(w, r, err)
+	sf, ok := readInput(s, w, r, func(b []byte) (scheduleFields, error) { return parseScheduleFields(b, true) })
+	if !ok {
 		return
 	}
 	cfg := sf.ReportConfig
@@ -174,10 +149,7 @@ func (s *Server) createScheduled(w http.ResponseWriter, r *http.Request) {
 			fmt.Sprintf("Scheduled report %q (%s) created", sr.Name, sr.Frequency), nil); err != nil {
 			return 0, nil, err
 		}
-		return http.StatusCreated, struct {
-			scheduledReport
-			Message string `json:"message"`
-		}{sr, "Scheduled report created"}, nil
+		return http.StatusCreated, withMessage(sr, "Scheduled report created"), nil
 	})
 }
 
@@ -193,23 +165,14 @@ func (s *Server) patchScheduled(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	b, err := readBody(r)
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	sf, err := parseScheduleFields(b, false)
-	if err != nil {
-		s.fail(w, r, err)
+	sf, ok := readInput(s, w, r, func(b []byte) (scheduleFields, error) { return parseScheduleFields(b, false) })
+	if !ok {
 		return
 	}
 	s.change(w, r, func(ctx context.Context, tx pgx.Tx) (int, any, error) {
-		before, err := scanScheduled(tx.QueryRow(ctx, `SELECT `+scheduledColumns+` FROM scheduled_reports WHERE id = $1 FOR UPDATE`, id))
-		if errors.Is(err, pgx.ErrNoRows) {
-			return 0, nil, notFound("Scheduled report")
-		}
+		before, err := lockRow(ctx, tx, `SELECT `+scheduledColumns+` FROM scheduled_reports WHERE id = $1 FOR UPDATE`, id, "Scheduled report", scanScheduled)
 		if err != nil {
-			return 0, nil, fmt.Errorf("read scheduled report: %w", err)
+			return 0, nil, err
 		}
 		now := s.now()
 		var set assignments
@@ -243,10 +206,7 @@ func (s *Server) patchScheduled(w http.ResponseWriter, r *http.Request) {
 			fmt.Sprintf("Scheduled report %q updated", after.Name), map[string]any{"before": before, "after": after}); err != nil {
 			return 0, nil, err
 		}
-		return http.StatusOK, struct {
-			scheduledReport
-			Message string `json:"message"`
-		}{after, "Scheduled report updated"}, nil
+		return http.StatusOK, withMessage(after, "Scheduled report updated"), nil
 	})
 }
 

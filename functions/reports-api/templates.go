@@ -95,28 +95,9 @@ func (s *Server) listTemplates(w http.ResponseWriter, r *http.Request) {
 	if !p.Check(w) {
 		return
 	}
-	ctx := r.Context()
 	const where = `($1 OR is_active) AND ($2::text IS NULL OR report_type = $2)`
-	var total int64
-	if err := s.db.QueryRow(ctx, `SELECT count(*) FROM report_templates WHERE `+where, all, typ).Scan(&total); err != nil {
-		s.fail(w, r, fmt.Errorf("count templates: %w", err))
-		return
-	}
-	rows, err := s.db.Query(ctx, `SELECT `+templateColumns+` FROM report_templates WHERE `+where+`
-		ORDER BY created_at DESC, id DESC OFFSET $3 LIMIT $4`, all, typ, pg.Offset, pg.Size)
-	if err != nil {
-		s.fail(w, r, fmt.Errorf("list templates: %w", err))
-		return
-	}
-	list, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (template, error) { return scanTemplate(row) })
-	if err != nil {
-		s.fail(w, r, fmt.Errorf("list templates: %w", err))
-		return
-	}
-	if list == nil {
-		list = []template{}
-	}
-	httpapi.JSON(w, http.StatusOK, map[string]any{"templates": list, "total": total})
+	listPage(s, w, r, "templates", `SELECT count(*) FROM report_templates WHERE `+where,
+		`SELECT `+templateColumns+` FROM report_templates WHERE `+where+` ORDER BY created_at DESC, id DESC`, pg, scanTemplate, all, typ)
 }
 
 // clearDefault keeps one default template per report type.
@@ -129,14 +110,8 @@ func clearDefault(ctx context.Context, tx pgx.Tx, reportType string, except uuid
 }
 
 func (s *Server) createTemplate(w http.ResponseWriter, r *http.Request) {
-	b, err := readBody(r)
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	tf, err := parseTemplateFields(b, true)
-	if err != nil {
-		s.fail(w, r, err)
+	tf, ok := readInput(s, w, r, func(b []byte) (templateFields, error) { return parseTemplateFields(b, true) })
+	if !ok {
 		return
 	}
 	content := tf.TemplateContent
@@ -163,10 +138,7 @@ func (s *Server) createTemplate(w http.ResponseWriter, r *http.Request) {
 			fmt.Sprintf("Report template %q created", t.Name), nil); err != nil {
 			return 0, nil, err
 		}
-		return http.StatusCreated, struct {
-			template
-			Message string `json:"message"`
-		}{t, "Template created"}, nil
+		return http.StatusCreated, withMessage(t, "Template created"), nil
 	})
 }
 
@@ -180,23 +152,14 @@ func (s *Server) patchTemplate(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	b, err := readBody(r)
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	tf, err := parseTemplateFields(b, false)
-	if err != nil {
-		s.fail(w, r, err)
+	tf, ok := readInput(s, w, r, func(b []byte) (templateFields, error) { return parseTemplateFields(b, false) })
+	if !ok {
 		return
 	}
 	s.change(w, r, func(ctx context.Context, tx pgx.Tx) (int, any, error) {
-		before, err := scanTemplate(tx.QueryRow(ctx, `SELECT `+templateColumns+` FROM report_templates WHERE id = $1 FOR UPDATE`, id))
-		if errors.Is(err, pgx.ErrNoRows) {
-			return 0, nil, notFound("Template")
-		}
+		before, err := lockRow(ctx, tx, `SELECT `+templateColumns+` FROM report_templates WHERE id = $1 FOR UPDATE`, id, "Template", scanTemplate)
 		if err != nil {
-			return 0, nil, fmt.Errorf("read template: %w", err)
+			return 0, nil, err
 		}
 		now := s.now()
 		var set assignments
@@ -230,10 +193,7 @@ func (s *Server) patchTemplate(w http.ResponseWriter, r *http.Request) {
 			fmt.Sprintf("Report template %q updated", after.Name), map[string]any{"before": before, "after": after}); err != nil {
 			return 0, nil, err
 		}
-		return http.StatusOK, struct {
-			template
-			Message string `json:"message"`
-		}{after, "Template updated"}, nil
+		return http.StatusOK, withMessage(after, "Template updated"), nil
 	})
 }
 
