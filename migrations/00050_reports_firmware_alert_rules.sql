@@ -27,8 +27,8 @@ CREATE TABLE reports (
     started_at    timestamptz,
     completed_at  timestamptz,
     error_message varchar(1000),
-    -- attempts counts generation starts, so a job that keeps killing its worker is not
-    -- re-run forever after restarts.
+    -- attempts counts generation starts (claims); a job interrupted by its instance is
+    -- failed, not re-run, so it stays at 1 unless that policy changes.
     attempts      integer      NOT NULL DEFAULT 0
 );
 CREATE INDEX reports_created_at_idx ON reports (created_at DESC);

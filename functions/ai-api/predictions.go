@@ -135,13 +135,15 @@ func firstOf(vs ...*string) string {
 // metrics is GET /api/ai/metrics/ (§2.4, recommended shape).
 func (a *API) metrics(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
+	// bestModel's accuracies are never null: the Monitoring page multiplies and formats
+	// them (contract A1 types them float); an unmeasured model counts 0, as in the averages.
 	type best struct {
-		ID          string   `json:"id"`
-		Name        string   `json:"name"`
-		Type        string   `json:"type"`
-		Version     string   `json:"version"`
-		Accuracy    *float64 `json:"accuracy"`
-		ValAccuracy *float64 `json:"valAccuracy"`
+		ID          string  `json:"id"`
+		Name        string  `json:"name"`
+		Type        string  `json:"type"`
+		Version     string  `json:"version"`
+		Accuracy    float64 `json:"accuracy"`
+		ValAccuracy float64 `json:"valAccuracy"`
 	}
 	type point struct {
 		Date        string  `json:"date"`
@@ -177,7 +179,7 @@ func (a *API) metrics(w http.ResponseWriter, r *http.Request) {
 	}
 
 	var b best
-	err = a.db.QueryRow(ctx, `SELECT id::text, name, COALESCE(model_type, ''), version, accuracy, val_accuracy
+	err = a.db.QueryRow(ctx, `SELECT id::text, name, COALESCE(model_type, ''), version, COALESCE(accuracy, 0), COALESCE(val_accuracy, 0)
 		FROM ai_models WHERE status = 'active' ORDER BY val_accuracy DESC NULLS LAST, created_at DESC LIMIT 1`).
 		Scan(&b.ID, &b.Name, &b.Type, &b.Version, &b.Accuracy, &b.ValAccuracy)
 	switch {

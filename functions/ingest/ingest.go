@@ -155,12 +155,28 @@ func New(ctx context.Context, d Deps) (*Service, error) {
 		s.limit = newDeviceLimiter(d.Redis, log, d.Config.RateLimit, d.Config.RateBurst)
 	}
 	mux := http.NewServeMux()
-	mux.HandleFunc("GET /ws/sensors/", s.serveWS)
-	mux.HandleFunc("GET /ws/sensors", s.serveWS)
-	mux.HandleFunc("POST /api/ingest/samples", s.serveSamples)
-	mux.HandleFunc("POST /api/ingest/events", s.serveEvents)
+	for _, rt := range s.routes() {
+		mux.HandleFunc(rt.Method+" "+rt.Path, rt.Handler)
+	}
 	s.mux = mux
 	return s, nil
+}
+
+// route is one registered endpoint. The table is the single source of the mux
+// registration and of the OpenAPI coverage test (openapi.yaml documents exactly these).
+type route struct {
+	Method  string
+	Path    string // ServeMux pattern path; "/ws/sensors/" is the contract's spelling (§1.1)
+	Handler http.HandlerFunc
+}
+
+func (s *Service) routes() []route {
+	return []route{
+		{"GET", "/ws/sensors/", s.serveWS},
+		{"GET", "/ws/sensors", s.serveWS},
+		{"POST", "/api/ingest/samples", s.serveSamples},
+		{"POST", "/api/ingest/events", s.serveEvents},
+	}
 }
 
 // ServeHTTP implements http.Handler.

@@ -21,7 +21,8 @@ import (
 // t0 is "now" in every test; samples are placed relative to it.
 var t0 = time.Date(2026, 11, 27, 10, 0, 0, 0, time.UTC)
 
-var testConfig = Config{MaxConcurrentReports: 2, MaxReportRows: 1000, GenerationTimeout: 30 * time.Second, MaxFirmwareBytes: 1 << 20}
+var testConfig = Config{MaxConcurrentReports: 2, MaxReportRows: 1000, GenerationTimeout: 30 * time.Second,
+	ScheduleInterval: time.Minute, MaxFirmwareBytes: 1 << 20}
 
 type testEnv struct {
 	db  *pgxpool.Pool

@@ -16,10 +16,6 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 )
 
-// maxAttempts is how many times a job may be started; a job that keeps dying with its
-// instance (out of memory, say) is failed instead of re-run forever.
-const maxAttempts = 3
-
 // jobRunner generates reports in the background of the instance that accepted them.
 //
 // The job's state lives in the reports row, so it survives the process:
@@ -71,9 +67,9 @@ func (j *jobRunner) submit(id uuid.UUID) {
 // wait blocks until every submitted job has finished (tests, shutdown).
 func (j *jobRunner) wait() { j.wg.Wait() }
 
-// recover settles the jobs a stopped instance left: stale "generating" jobs fail,
-// jobs started too often fail, and pending jobs are submitted again.
-func (j *jobRunner) recover(ctx context.Context) error {
+// resume settles the jobs a stopped instance left: stale "generating" jobs fail,
+// pending jobs are submitted again, and schedules that came due meanwhile run.
+func (j *jobRunner) resume(ctx context.Context) error {
 	if err := j.failStale(ctx); err != nil {
 		return err
 	}
@@ -90,6 +86,11 @@ func (j *jobRunner) recover(ctx context.Context) error {
 	}
 	if len(ids) > 0 {
 		j.logger.InfoContext(ctx, "re-queued pending reports", "count", len(ids))
+	}
+	if n, err := j.runDue(ctx); err != nil {
+		return err
+	} else if n > 0 {
+		j.logger.InfoContext(ctx, "scheduled reports started", "count", n)
 	}
 	return nil
 }
@@ -159,8 +160,8 @@ func (j *jobRunner) claim(ctx context.Context, id uuid.UUID) (job, bool, error) 
 	err := j.db.QueryRow(ctx, `UPDATE reports SET status = 'generating', started_at = $2, attempts = attempts + 1
 	WHERE id = $1 AND status = 'pending'
 	RETURNING title, report_type, format, COALESCE(start_date, created_at - interval '7 days'),
-		COALESCE(end_date, created_at), created_at, attempts`, id, j.now()).
-		Scan(&jb.Title, &jb.ReportType, &jb.Format, &jb.Start, &jb.End, &jb.CreatedAt, new(int))
+		COALESCE(end_date, created_at), created_at`, id, j.now()).
+		Scan(&jb.Title, &jb.ReportType, &jb.Format, &jb.Start, &jb.End, &jb.CreatedAt)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return job{}, false, nil
 	}

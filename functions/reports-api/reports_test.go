@@ -209,7 +209,7 @@ func TestReportFailsAndRecovers(t *testing.T) {
 		VALUES ('pending', 'quality', 'json', $1, $2) RETURNING id::text`, t0.Add(-30*time.Minute), t0).Scan(&pending); err != nil {
 		t.Fatal(err)
 	}
-	if err := e.srv.jobs.recover(ctx); err != nil {
+	if err := e.srv.jobs.resume(ctx); err != nil {
 		t.Fatal(err)
 	}
 	e.srv.jobs.wait()

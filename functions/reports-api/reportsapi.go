@@ -59,6 +59,9 @@ type Config struct {
 	// GenerationTimeout bounds one job; a job still "generating" after it (its instance
 	// died) is marked failed by the next instance that starts.
 	GenerationTimeout time.Duration `env:"REPORTS_GENERATION_TIMEOUT, default=2m"`
+	// ScheduleInterval is how often an instance looks for scheduled reports that came
+	// due.
+	ScheduleInterval time.Duration `env:"REPORTS_SCHEDULE_INTERVAL, default=1m"`
 	// MaxFirmwareBytes is the upload limit (the dashboard's FILE_SIZE_LIMITS.FIRMWARE).
 	MaxFirmwareBytes int64 `env:"FIRMWARE_MAX_BYTES, default=10485760"`
 }
@@ -71,6 +74,8 @@ func (c Config) validate() error {
 		return errors.New("REPORTS_MAX_ROWS must be at least 1")
 	case c.GenerationTimeout <= 0:
 		return errors.New("REPORTS_GENERATION_TIMEOUT must be positive")
+	case c.ScheduleInterval <= 0:
+		return errors.New("REPORTS_SCHEDULE_INTERVAL must be positive")
 	case c.MaxFirmwareBytes < 1:
 		return errors.New("FIRMWARE_MAX_BYTES must be at least 1")
 	}
@@ -96,9 +101,10 @@ func setup(ctx context.Context, env *runtime.Env) (http.Handler, error) {
 	// Jobs outlive their request; none starts once the process context is done
 	// (SIGTERM), and what is left unfinished is settled by the next instance.
 	s.jobs.stop = ctx
-	if err := s.jobs.recover(ctx); err != nil {
+	if err := s.jobs.resume(ctx); err != nil {
 		return nil, fmt.Errorf("reports-api: %w", err)
 	}
+	go s.jobs.scheduleLoop(ctx, cfg.ScheduleInterval)
 	return s.routes(), nil
 }
 

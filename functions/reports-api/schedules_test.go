@@ -1,8 +1,10 @@
 package reportsapi
 
 import (
+	"context"
 	"net/http"
 	"testing"
+	"time"
 )
 
 func TestScheduledReports(t *testing.T) {
@@ -84,4 +86,53 @@ func TestReportTemplates(t *testing.T) {
 	e.must(t, "DELETE", "/api/reports/templates/"+a["id"].(string), "", 200)
 	wantDetail(t, e.do(t, "GET", "/api/reports/templates/"+a["id"].(string), ""), 404, "Template not found")
 	wantDetail(t, e.do(t, "GET", "/api/reports/templates/zzz", ""), 404, "Template not found")
+}
+
+func TestScheduledReportsRun(t *testing.T) {
+	e := newEnv(t, testConfig)
+	seedSamples(t, e.db, t0.Add(7*24*time.Hour), 3) // inside the week before the run
+	sr := e.must(t, "POST", "/api/reports/scheduled", `{"name":"Hebdo","reportConfig":{"reportType":"quality","format":"json"},
+		"frequency":"weekly"}`, 201).object(t)
+	off := e.must(t, "POST", "/api/reports/scheduled", `{"name":"Off","frequency":"daily","enabled":false}`, 201).object(t)
+	ctx := context.Background()
+	if n, err := e.srv.jobs.runDue(ctx); err != nil || n != 0 {
+		t.Fatalf("before the next run: %d, %v", n, err)
+	}
+	e.srv.now = func() time.Time { return t0.Add(8 * 24 * time.Hour) }
+	if n, err := e.srv.jobs.runDue(ctx); err != nil || n != 1 {
+		t.Fatalf("due run: %d, %v", n, err)
+	}
+	if n, err := e.srv.jobs.runDue(ctx); err != nil || n != 0 {
+		t.Fatalf("second pass: %d, %v", n, err)
+	}
+	e.srv.jobs.wait()
+	list := e.must(t, "GET", "/api/reports", "", 200).object(t)
+	rp := list["reports"].([]any)[0].(map[string]any)
+	if list["total"] != float64(1) || rp["title"] != "Hebdo" || rp["format"] != "json" || rp["reportType"] != "quality" ||
+		rp["status"] != "completed" || rp["rowCount"] != float64(3) || rp["createdBy"] != "scheduler" ||
+		rp["parameters"].(map[string]any)["scheduled_report_id"] != sr["id"] {
+		t.Errorf("scheduled report %v", rp)
+	}
+	got := e.must(t, "GET", "/api/reports/scheduled/"+sr["id"].(string), "", 200).object(t)
+	if got["lastRun"] != "2026-12-05T10:00:00.000000Z" || got["nextRun"] != "2026-12-12T10:00:00.000000Z" {
+		t.Errorf("schedule after its run %v", got)
+	}
+	if got := e.must(t, "GET", "/api/reports/scheduled/"+off["id"].(string), "", 200).object(t); got["lastRun"] != nil {
+		t.Errorf("disabled schedule ran: %v", got)
+	}
+}
+
+func TestScheduledKind(t *testing.T) {
+	tests := []struct{ config, typ, format string }{
+		{`{"report_type":"daily","format":"csv"}`, "daily", "csv"},
+		{`{"reportType":"weekly","format":"excel"}`, "weekly", "excel"},
+		{`{"type":"audit","format":"docx"}`, "audit", "pdf"},
+		{`{}`, "scheduled", "pdf"},
+		{`not json`, "scheduled", "pdf"},
+	}
+	for _, tt := range tests {
+		if typ, format := scheduledKind([]byte(tt.config)); typ != tt.typ || format != tt.format {
+			t.Errorf("scheduledKind(%s) = %s, %s; want %s, %s", tt.config, typ, format, tt.typ, tt.format)
+		}
+	}
 }

@@ -26,6 +26,7 @@ func TestSetup(t *testing.T) {
 		"no rows":       {"REPORTS_MAX_ROWS": "-1"},
 		"no firmware":   {"FIRMWARE_MAX_BYTES": "0"},
 		"zero duration": {"REPORTS_GENERATION_TIMEOUT": "0s"},
+		"no interval":   {"REPORTS_SCHEDULE_INTERVAL": "0s"},
 	} {
 		if _, err := setup(ctx, &runtime.Env{DB: db, Lookup: config.MapLookuper(env)}); err == nil {
 			t.Errorf("setup with %s: no error", name)

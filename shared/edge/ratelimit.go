@@ -28,10 +28,29 @@ type RateLimitConfig struct {
 	Enabled          bool `env:"EDGE_RATE_LIMIT, default=true"`
 	AddressPerMinute int  `env:"EDGE_RATE_LIMIT_ADDRESS_PER_MINUTE, default=1200"`
 	ClientPerMinute  int  `env:"EDGE_RATE_LIMIT_CLIENT_PER_MINUTE, default=600"`
-	// TrustForwardedFor keys addresses by the first X-Forwarded-For hop: only behind
-	// a proxy that overwrites the header (an ingress), never when clients reach the
-	// entry point directly (they could pick their own key).
-	TrustForwardedFor bool `env:"EDGE_TRUST_FORWARDED_FOR, default=false"`
+	// TrustedProxyHops is how many proxies in front of the entry point append to
+	// X-Forwarded-For (e.g. 2 behind an Envoy ingress and Knative's queue-proxy). The
+	// client address is then the entry that many places from the right; what a client
+	// wrote itself further left is ignored. 0 (default): the peer address.
+	TrustedProxyHops int `env:"EDGE_TRUSTED_PROXY_HOPS, default=0"`
+}
+
+// clientAddr is the address a request's budget is keyed by.
+func clientAddr(r *http.Request, hops int) string {
+	if hops > 0 {
+		var parts []string
+		for _, h := range r.Header.Values("X-Forwarded-For") {
+			for _, p := range strings.Split(h, ",") {
+				if p = strings.TrimSpace(p); p != "" {
+					parts = append(parts, p)
+				}
+			}
+		}
+		if len(parts) >= hops {
+			return parts[len(parts)-hops]
+		}
+	}
+	return ratelimit.ByRemoteAddr(r)
 }
 
 // rateExempt are paths never limited: probes, metrics and the stations' paths.
@@ -54,10 +73,6 @@ func RateLimit(cfg RateLimitConfig, l *ratelimit.Limiter, next http.Handler) htt
 	if !cfg.Enabled || l == nil {
 		return next
 	}
-	byAddr := ratelimit.ByRemoteAddr
-	if cfg.TrustForwardedFor {
-		byAddr = ratelimit.ByClientAddr
-	}
 	addrLimit := ratelimit.PerMinute(cfg.AddressPerMinute)
 	clientLimit := ratelimit.PerMinute(cfg.ClientPerMinute)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -65,7 +80,7 @@ func RateLimit(cfg RateLimitConfig, l *ratelimit.Limiter, next http.Handler) htt
 			next.ServeHTTP(w, r)
 			return
 		}
-		res := l.Allow(r.Context(), "addr:"+byAddr(r), addrLimit)
+		res := l.Allow(r.Context(), "addr:"+clientAddr(r, cfg.TrustedProxyHops), addrLimit)
 		if res.Allowed {
 			if client := clientKey(r); client != "" {
 				res = l.Allow(r.Context(), "client:"+client, clientLimit)

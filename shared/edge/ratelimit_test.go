@@ -77,3 +77,27 @@ func TestRateLimitKeys(t *testing.T) {
 		t.Fatal("disabled limiter must return next")
 	}
 }
+
+func TestClientAddr(t *testing.T) {
+	tests := []struct {
+		xff  []string
+		hops int
+		want string
+	}{
+		{nil, 0, "10.0.0.9"},
+		{[]string{"6.6.6.6"}, 0, "10.0.0.9"}, // not trusted: the peer
+		{[]string{"6.6.6.6, 203.0.113.5, 10.1.1.1"}, 2, "203.0.113.5"},
+		{[]string{"6.6.6.6, 203.0.113.5", "10.1.1.1"}, 2, "203.0.113.5"},
+		{[]string{"10.1.1.1"}, 2, "10.0.0.9"}, // fewer hops than expected: the peer
+	}
+	for _, tt := range tests {
+		r := httptest.NewRequest("GET", "/", nil)
+		r.RemoteAddr = "10.0.0.9:5000"
+		for _, v := range tt.xff {
+			r.Header.Add("X-Forwarded-For", v)
+		}
+		if got := clientAddr(r, tt.hops); got != tt.want {
+			t.Errorf("%v hops %d: %s, want %s", tt.xff, tt.hops, got, tt.want)
+		}
+	}
+}
