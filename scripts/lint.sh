@@ -14,4 +14,5 @@ if [ -f scripts/standalone-modules ]; then
     [ -n "$m" ] && (cd "$m" && GOWORK=off go vet ./...)
   done < scripts/standalone-modules
 fi
+scripts/check-env-docs.sh
 echo "lint: ok"

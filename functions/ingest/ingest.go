@@ -198,6 +198,7 @@ func (s *Service) prepare(ctx context.Context, device string, f *sample.Frame) (
 	if err := s.allow(ctx, smp.DeviceID); err != nil {
 		return nil, err
 	}
+	smp.Seal(time.Now())
 	raw, enc := sample.EncodeRaw(getRawBuf(), f.Raw)
 	e, err := newStoredEvent(ctx, smp)
 	if err != nil {

@@ -226,7 +226,8 @@ func checkSample1Row(t *testing.T, db *pgxpool.Pool) {
 		as7341_grade, jsonb_typeof(as7341_spectral_analysis), as7341_color_analysis->'classification', as7341_score_breakdown->'overall_grade',
 		jsonb_array_length(as7341_defects), fusion_final_score, fusion_final_grade, fusion_vl53l8ch_score, fusion_as7341_score,
 		fusion_confidence, jsonb_array_length(fusion_defects), meta_firmware_version, meta_temperature_c, meta_humidity_percent,
-		meta_config_profile, processing_time_ms, created_at IS NOT NULL, blockchain_hash, qr_code_base64,
+		meta_config_profile, processing_time_ms, created_at IS NOT NULL,
+		length(blockchain_hash) = 64 AND blockchain_timestamp IS NOT NULL, qr_code_base64,
 		lot_abattage, eleveur, provenance, poids_foie_estime_g, fusion_is_compliant, raw_message_encoding,
 		octet_length(raw_message) < 60000)
 		FROM sensor_samples WHERE sample_id = 'MG-261127-1895-033'`).Scan(&got)
@@ -240,14 +241,22 @@ func checkSample1Row(t *testing.T, db *pgxpool.Pool) {
 		13: "REJECT", 14: "object", 15: "150.0", 16: "0.92", 17: "0.1", 18: "10", 19: "1403", 20: "800",
 		21: "100", 22: "8", 23: "1", 24: "1", 25: "0", 26: "1", 27: "0.9999999999999999", 28: "A+", 29: "object",
 		31: `"A+"`, 32: "0", 33: "0.8063076884853211", 34: "A", 35: "0.6771794808088686", 36: "0.9999999999999999",
-		37: "10", 38: "1.0.0", 40: "45", 41: "foiegras_standard_barquette", 43: "t",
-		44: "LOT-20261127--033", 45: "Ferme Martin", 46: "Périgord, France", 47: "982.1", 48: "t",
-		49: "zstd", 50: "t",
+		37: "10", 38: "1.0.0", 40: "45", 41: "foiegras_standard_barquette", 43: "t", 44: "t",
+		45: "LOT-20261127--033", 46: "Ferme Martin", 47: "Périgord, France", 48: "982.1", 49: "t",
+		50: "zstd", 51: "t",
 	}
 	// concat_ws skips NULLs: lot_id, code_lot, bins_matrix, color/freshness score,
-	// fusion_confidence, blockchain_hash, qr are NULL, so count the fields.
-	if len(fields) != 51 {
-		t.Fatalf("sample-1 row has %d non-null fields, want 51: %s", len(fields), got)
+	// fusion_confidence and qr are NULL, so count the fields.
+	if len(fields) != 52 {
+		t.Fatalf("sample-1 row has %d non-null fields, want 52: %s", len(fields), got)
+	}
+	// The integrity seal is the SHA-256 of the frame as received.
+	var seal string
+	if err := db.QueryRow(context.Background(), `SELECT blockchain_hash FROM sensor_samples WHERE sample_id = 'MG-261127-1895-033'`).Scan(&seal); err != nil {
+		t.Fatal(err)
+	}
+	if !sample.VerifySeal(fixtures.Load(t, fixtures.Sample1), seal) {
+		t.Errorf("blockchain_hash %s is not the SHA-256 of the received frame", seal)
 	}
 	for i, w := range expect {
 		if fields[i] != w {

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/csv"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
@@ -219,8 +220,7 @@ func csvSafe(s string) string {
 }
 
 func isNumber(s string) bool {
-	var f float64
-	_, err := fmt.Sscan(s, &f)
+	_, err := strconv.ParseFloat(s, 64)
 	return err == nil
 }
 

@@ -308,13 +308,13 @@ func sendFile(w http.ResponseWriter, name, contentType string, sha256Hex *string
 func contentDisposition(name string) string {
 	ascii := make([]byte, 0, len(name))
 	plain := true
-	for _, c := range []byte(name) {
+	for _, c := range name { // one '_' per character, not per byte
 		switch {
 		case c == '"' || c == '\\' || c < 0x20 || c >= 0x7f:
 			ascii = append(ascii, '_')
 			plain = false
 		default:
-			ascii = append(ascii, c)
+			ascii = append(ascii, byte(c))
 		}
 	}
 	v := `attachment; filename="` + string(ascii) + `"`

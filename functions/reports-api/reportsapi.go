@@ -123,12 +123,6 @@ func newServer(db *pgxpool.Pool, cfg Config, logger *slog.Logger) *Server {
 	return s
 }
 
-// New returns the function's handler without recovering unfinished jobs (tests and
-// embedders that manage the database themselves).
-func New(db *pgxpool.Pool, cfg Config, logger *slog.Logger) http.Handler {
-	return newServer(db, cfg, logger).routes()
-}
-
 // route is one operation of the function; openapi.yaml documents exactly these.
 type route struct {
 	Method, Path string

@@ -1,7 +1,6 @@
 package reportsapi
 
 import (
-	"context"
 	"io"
 	"log/slog"
 	"net/http"
@@ -15,7 +14,7 @@ import (
 )
 
 func TestSetup(t *testing.T) {
-	ctx := context.Background()
+	ctx := t.Context() // also stops the schedule loop setup starts
 	if _, err := setup(ctx, &runtime.Env{}); err == nil {
 		t.Error("setup without a database pool: no error")
 	}

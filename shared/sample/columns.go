@@ -6,7 +6,7 @@ import (
 )
 
 // Columns are the sensor_samples columns the ingest writes, in the order of Row.
-// id and created_at come from their database defaults; the blockchain/QR columns and
+// id and created_at come from their database defaults; the QR column and
 // as7341_color_score/as7341_freshness_score have no inbound source (§1.8) and stay NULL.
 //
 // vl53l8ch_bins_matrix also stays NULL: the 8x8x128 histogram is ~108 KB of JSON
@@ -32,6 +32,8 @@ var Columns = []string{
 	// Migration 00041: fusion.foie_gras_metrics.{lobe_thickness_mm, l_star, delta_e} as
 	// columns, so the dashboard overview need not decompress 100 frames per request.
 	"foie_gras_lobe_thickness_mm", "foie_gras_l_star", "foie_gras_delta_e",
+	// The integrity seal of a compliant sample (Seal); NULL otherwise.
+	"blockchain_hash", "blockchain_timestamp",
 }
 
 // Row returns the values of Columns for this sample, typed for pgx: time.Time, string,
@@ -71,6 +73,7 @@ func (s *Sample) Row(raw []byte, encoding string) []any {
 		s.PoidsFoieEstimeG,
 		raw, encoding,
 		fg.LobeThickness, fg.LStar, fg.DeltaE,
+		s.SealHash, s.SealTime,
 	}
 	if len(row) != len(Columns) {
 		panic(fmt.Sprintf("sample.Row: %d values for %d columns", len(row), len(Columns)))

@@ -95,6 +95,10 @@ type Sample struct {
 	// PoidsFoieEstimeG = round(vl53l8ch.volume_mm3 / 1000 x 0.947, 1), half to even.
 	PoidsFoieEstimeG float64
 
+	// SealHash and SealTime are the integrity seal (see Seal); nil until sealed.
+	SealHash *string
+	SealTime *time.Time
+
 	vl   wireToF
 	as   wireSpectral
 	fu   wireFusion

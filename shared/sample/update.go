@@ -180,6 +180,10 @@ func (s *Sample) Update() *SensorUpdate {
 
 	b := &u.Blockchain
 	b.LotAbattage, b.Eleveur, b.Provenance = orNull(w.LotAbattage), orNull(w.Eleveur), orNull(w.Provenance)
+	if s.SealHash != nil && s.SealTime != nil {
+		ts := FormatTime(*s.SealTime)
+		b.BlockchainHash, b.BlockchainTimestamp = s.SealHash, &ts
+	}
 	return u
 }
 

@@ -549,8 +549,12 @@ func printTable(out io.Writer, rows []result, o options, dbRTT time.Duration) {
 				exits = fmt.Sprint(r.exitCodes)
 			}
 		}
+		db := "-"
+		if r.dbFirst > 0 {
+			db = ms(r.dbFirst)
+		}
 		fmt.Fprintf(tw, "%s\t%.1f MB\t%v\t%s\t%s\t%s\t%s\t%s\t%s\t%.1f MB\t%s\t%s\t\n",
-			r.name, float64(r.size)/(1<<20), r.static, mark(sizeOK), ms(r.listen), ms(r.ready), ms(r.dbFirst),
+			r.name, float64(r.size)/(1<<20), r.static, mark(sizeOK), ms(r.listen), ms(r.ready), db,
 			ms(r.readyNoDB), mark(readyOK), float64(r.rss)/(1<<20), mark(rssOK), exits)
 	}
 	_ = tw.Flush()

@@ -208,6 +208,8 @@ func TestClusterRehearsal(t *testing.T) {
 	}()
 	sum, err := station.Run(simCtx, simCfg)
 	if err != nil {
+		simCancel()
+		<-chaosErr // it logs through t: done before the test ends
 		t.Fatalf("simulator: %v (%s)", err, sum)
 	}
 	if err := <-chaosErr; err != nil {
