@@ -26,7 +26,10 @@ import (
 var Function = runtime.Function{
 	Target:  "Gateway",
 	Service: "gateway",
-	HTTP:    setup,
+	// Redis holds the request budgets shared by every gateway instance; when it is
+	// unreachable the limiter falls back to per-instance budgets (shared/ratelimit).
+	Needs: runtime.Needs{Redis: true},
+	HTTP:  setup,
 }
 
 func init() { runtime.Register(Function) }
@@ -50,8 +53,6 @@ func setup(ctx context.Context, env *runtime.Env) (http.Handler, error) {
 	if err := envconfig.ProcessWith(ctx, &envconfig.Config{Target: &cfg, Lookuper: env.Lookup}); err != nil {
 		return nil, fmt.Errorf("gateway config: %w", err)
 	}
-	// env.Redis is nil unless the function needs Redis: the budgets are then kept per
-	// instance (shared/ratelimit's in-memory fallback).
 	return New(cfg, routes.Default(), env.Logger,
 		ratelimit.New(env.Redis, ratelimit.Options{Prefix: "sqal:edge:", Logger: env.Logger}))
 }

@@ -64,6 +64,12 @@ func realMain(ctx context.Context) error {
 	if os.Getenv("PORT") == "" {
 		os.Setenv("PORT", "8000")
 	}
+	// One server carries every function here, so its body limit must fit the largest
+	// upload any of them accepts (ingest batches, firmware images); each function still
+	// applies its own, smaller limit.
+	if os.Getenv("HTTP_MAX_BODY_BYTES") == "" {
+		os.Setenv("HTTP_MAX_BODY_BYTES", "67108864")
+	}
 	var cfg Config
 	if err := envconfig.Process(ctx, &cfg); err != nil {
 		return fmt.Errorf("config: %w", err)
