@@ -419,9 +419,11 @@ func (st *Store) TouchDevice(ctx context.Context, f *sample.Frame, kind string) 
 	if code, ok := sample.DeriveSite(id); ok {
 		site = &code
 	}
-	var frame []byte
+	// The frame goes to a jsonb column as text (exec mode sends []byte as bytea).
+	var frame *string
 	if !strings.Contains(string(f.JSON), `\u0000`) { // jsonb cannot hold NUL
-		frame = f.JSON
+		js := string(f.JSON)
+		frame = &js
 	}
 	if _, err := st.db.Exec(ctx, touchDeviceSQL, id, firmware, site, seen, kind, frame); err != nil {
 		return fmt.Errorf("upsert device %s (%s): %w", id, kind, err)

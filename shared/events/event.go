@@ -82,8 +82,10 @@ func TraceHeaders(e cloudevents.Event) map[string]string {
 
 // encodeEvent splits e into what the outbox and dead-letter tables store: the data
 // bytes, and every attribute but id, source, type and subject as a JSON object of
-// strings (the canonical string form of each CloudEvents type).
-func encodeEvent(e cloudevents.Event) (payload []byte, attributes []byte, err error) {
+// strings (the canonical string form of each CloudEvents type). The attributes are
+// returned as text for their jsonb column: in pgx's exec mode (behind PgBouncer) a []byte
+// parameter would be sent as bytea.
+func encodeEvent(e cloudevents.Event) (payload []byte, attributes string, err error) {
 	attrs := map[string]string{"specversion": e.SpecVersion()}
 	if v := e.DataContentType(); v != "" {
 		attrs["datacontenttype"] = v
@@ -97,15 +99,15 @@ func encodeEvent(e cloudevents.Event) (payload []byte, attributes []byte, err er
 	for k, v := range e.Extensions() {
 		s, err := types.Format(v)
 		if err != nil {
-			return nil, nil, fmt.Errorf("encode extension %s of event %s: %w", k, e.ID(), err)
+			return nil, "", fmt.Errorf("encode extension %s of event %s: %w", k, e.ID(), err)
 		}
 		attrs[k] = s
 	}
 	b, err := json.Marshal(attrs)
 	if err != nil {
-		return nil, nil, fmt.Errorf("encode attributes of event %s: %w", e.ID(), err)
+		return nil, "", fmt.Errorf("encode attributes of event %s: %w", e.ID(), err)
 	}
-	return e.Data(), b, nil
+	return e.Data(), string(b), nil
 }
 
 // decodeEvent is the inverse of encodeEvent.

@@ -182,7 +182,7 @@ func TestEncodeDecodeEvent(t *testing.T) {
 		t.Fatal(err)
 	}
 	subject := e.Subject()
-	got, err := decodeEvent(e.ID(), e.Source(), e.Type(), &subject, payload, attrs)
+	got, err := decodeEvent(e.ID(), e.Source(), e.Type(), &subject, payload, []byte(attrs))
 	if err != nil {
 		t.Fatal(err)
 	}

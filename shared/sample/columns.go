@@ -3,6 +3,7 @@ package sample
 import (
 	"encoding/json"
 	"fmt"
+	"slices"
 )
 
 // Columns are the sensor_samples columns the ingest writes, in the order of Row.
@@ -36,9 +37,12 @@ var Columns = []string{
 	"blockchain_hash", "blockchain_timestamp",
 }
 
+// rawMessageColumn is the index of raw_message, the one bytea column of Columns.
+var rawMessageColumn = slices.Index(Columns, "raw_message")
+
 // Row returns the values of Columns for this sample, typed for pgx: time.Time, string,
-// *string, float64, *float64, *int32, *int64, bool, and []byte holding JSON text for
-// jsonb columns (nil = NULL). raw is the stored frame (see EncodeRaw) and encoding its
+// *string, float64, *float64, *int32, *int64, bool, string holding JSON text for jsonb
+// columns, []byte for raw_message (nil = NULL). raw is the stored frame (see EncodeRaw) and encoding its
 // raw_message_encoding.
 func (s *Sample) Row(raw []byte, encoding string) []any {
 	vl, as, fu, w := &s.vl, &s.as, &s.fu, &s.Frame.w
@@ -77,6 +81,18 @@ func (s *Sample) Row(raw []byte, encoding string) []any {
 	}
 	if len(row) != len(Columns) {
 		panic(fmt.Sprintf("sample.Row: %d values for %d columns", len(row), len(Columns)))
+	}
+	// jsonb values travel as text: behind PgBouncer in transaction mode the pool runs in
+	// pgx's exec mode, where parameter types are not described first and a []byte would
+	// be sent as bytea ("invalid input syntax for type json"). raw_message is bytea.
+	for i, v := range row {
+		if b, ok := v.([]byte); ok && i != rawMessageColumn {
+			if b == nil {
+				row[i] = nil
+			} else {
+				row[i] = string(b)
+			}
+		}
 	}
 	return row
 }

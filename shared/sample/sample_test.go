@@ -142,11 +142,11 @@ func TestSample1Columns(t *testing.T) {
 	}
 	js := func(name string) string {
 		t.Helper()
-		v, _ := col[name].([]byte)
-		if v == nil {
-			t.Fatalf("%s is NULL", name)
+		v, ok := col[name].(string) // jsonb travels as text (see Row)
+		if !ok {
+			t.Fatalf("%s is NULL or not JSON text: %T", name, col[name])
 		}
-		return string(v)
+		return v
 	}
 	for _, c := range []struct {
 		name string
