@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -57,16 +58,13 @@ func TestClusterRehearsal(t *testing.T) {
 	devices := envInt("REHEARSAL_DEVICES", defaultDevices)
 	rate := envInt("REHEARSAL_RATE", defaultRate)
 
-	// The ConfigMap's DB_EXEC_MODE is "exec" (PgBouncer in transaction mode), and in that
-	// mode ingest cannot store a sample: shared/sample.Row hands jsonb columns to pgx as
-	// []byte, which exec mode sends as bytea ("invalid input syntax for type json"), and
-	// ingest's device upsert does the same. Until that is fixed the rehearsal runs with
-	// pgx's default mode and says so; REHEARSAL_DB_EXEC_MODE=exec reproduces the failure.
+	// The functions run in the ConfigMap's DB_EXEC_MODE (cache_statement: PgBouncer >= 1.21
+	// keeps prepared statements valid in transaction mode); REHEARSAL_DB_EXEC_MODE overrides it.
 	dbExecMode := os.Getenv("REHEARSAL_DB_EXEC_MODE")
 	if dbExecMode == "" {
 		dbExecMode = "cache_statement"
 	}
-	t.Logf("DB_EXEC_MODE=%s for every function (the ConfigMap says exec)", dbExecMode)
+	t.Logf("DB_EXEC_MODE=%s for every function", dbExecMode)
 
 	// 1. Binaries: every function, the broker.
 	var names []string
@@ -150,7 +148,9 @@ func TestClusterRehearsal(t *testing.T) {
 	procs["broker"].env = map[string]string{
 		"PORT": strconv.Itoa(procs["broker"].port), "DATABASE_URL": dbURL, "DB_MAX_CONNS": "4",
 		"BROKER_TRIGGERS_DIR": filepath.Join(root, "knative", "triggers"), "BROKER_SERVICE_URLS": strings.Join(serviceURLs, ","),
-		"BROKER_PING_INTERVAL": "2s", "OUTBOX_POLL_INTERVAL": "500ms", "SHUTDOWN_GRACE": "10s",
+		// The producers relay their outbox themselves (as in the cluster); the relay
+		// function gets the PingSource's tick every 2 s instead of every minute.
+		"BROKER_RELAY": "false", "BROKER_PING_INTERVAL": "2s", "SHUTDOWN_GRACE": "10s",
 	}
 
 	// Whatever happens, no process outlives the test.
@@ -180,6 +180,13 @@ func TestClusterRehearsal(t *testing.T) {
 	// A first station socket through the gateway: a routing mistake fails here, clearly.
 	if err := dialOnce(ctx, "ws://127.0.0.1:"+strconv.Itoa(procs["gateway"].port)+"/ws/sensors/"); err != nil {
 		t.Fatalf("gateway -> ingest WebSocket: %v\n%s\n%s", err, procs["gateway"].tail(10), procs["ingest"].tail(10))
+	}
+
+	// A dashboard on /ws/realtime/ through the gateway for the whole run: what the
+	// realtime fan-out (Broker -> realtime -> Redis -> socket) shows of the stream.
+	dash, err := watchDashboard(ctx, "ws://127.0.0.1:"+strconv.Itoa(procs["gateway"].port)+"/ws/realtime/")
+	if err != nil {
+		t.Fatalf("dashboard socket: %v\n%s", err, procs["realtime"].tail(10))
 	}
 
 	// 4. The stations, through the gateway, while ingest and alerts are restarted.
@@ -287,6 +294,13 @@ func TestClusterRehearsal(t *testing.T) {
 		fail("duplicate predictions: %v", firstN(keys(dupPred), 10))
 	}
 
+	// The dashboard saw every stored sample (realtime was never restarted, so nothing
+	// excuses a gap); give the last messages a moment to cross Redis.
+	dashTypes, dashSamples := dash.wait(func(n int) bool { return n >= len(stored) }, 10*time.Second)
+	if missing := diff(stored, dashSamples); len(missing) > 0 {
+		fail("the dashboard never got sensor_update for %d stored samples: %v", len(missing), firstN(missing, 10))
+	}
+
 	// Nothing given up.
 	var deadLetters int
 	if err := db.QueryRow(ctx, `SELECT count(*) FROM event_dead_letters`).Scan(&deadLetters); err != nil {
@@ -338,6 +352,8 @@ func TestClusterRehearsal(t *testing.T) {
 		fmt.Sprintf("events: %d in the outbox, %d accepted by the broker, %d delivered (%d expected by the Triggers), %d retries, %d dead letters, settled %s after the stream",
 			conv.outbox, conv.stats.Accepted, conv.stats.Delivered, conv.expected, conv.stats.Retries, conv.stats.DeadLettered, conv.took.Round(time.Millisecond)),
 		fmt.Sprintf("effects: %d alert processings, %d alerts (per the rules), %d predictions", len(processed), len(gotAlerts), len(predicted)),
+		fmt.Sprintf("dashboard (/ws/realtime/ through the gateway): %d sensor_update for %d samples, %d alert, %d prediction messages",
+			dashTypes["sensor_update"], len(dashSamples), dashTypes["alert"], dashTypes["prediction"]),
 		"restarts: " + strings.Join(chaosLog, "; "),
 		"exit codes on SIGTERM: " + strings.Join(exits, " "),
 	}, "\n")
@@ -630,4 +646,62 @@ func dialOnce(ctx context.Context, url string) error {
 		return fmt.Errorf("first frame is not connection_established: %.200s", b)
 	}
 	return c.Close(websocket.StatusNormalClosure, "")
+}
+
+// dashboard is a /ws/realtime/ client counting what it receives.
+type dashboard struct {
+	mu      sync.Mutex
+	types   map[string]int
+	samples map[string]int // sensor_update per sample_id
+}
+
+func watchDashboard(ctx context.Context, url string) (*dashboard, error) {
+	dctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	c, _, err := websocket.Dial(dctx, url, nil)
+	if err != nil {
+		return nil, err
+	}
+	c.SetReadLimit(16 << 20)
+	d := &dashboard{types: map[string]int{}, samples: map[string]int{}}
+	go func() { // ends when the realtime process closes the socket at teardown
+		defer c.CloseNow()
+		for {
+			_, b, err := c.Read(ctx)
+			if err != nil {
+				return
+			}
+			var m struct {
+				Type     string `json:"type"`
+				SampleID string `json:"sample_id"`
+			}
+			if json.Unmarshal(b, &m) != nil {
+				continue
+			}
+			d.mu.Lock()
+			d.types[m.Type]++
+			if m.Type == "sensor_update" && m.SampleID != "" {
+				d.samples[m.SampleID]++
+			}
+			d.mu.Unlock()
+		}
+	}()
+	return d, nil
+}
+
+// wait returns the counts once done(distinct samples seen) holds or after timeout.
+func (d *dashboard) wait(done func(int) bool, timeout time.Duration) (map[string]int, map[string]int) {
+	deadline := time.Now().Add(timeout)
+	for {
+		d.mu.Lock()
+		n := len(d.samples)
+		d.mu.Unlock()
+		if done(n) || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return maps.Clone(d.types), maps.Clone(d.samples)
 }
