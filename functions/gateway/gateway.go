@@ -85,7 +85,7 @@ func New(cfg Config, table routes.Table, logger *slog.Logger, limiter ...*rateli
 // proxyTo forwards requests (WebSocket upgrades included: httputil.ReverseProxy
 // switches protocols itself) to one function, keeping path and query.
 func proxyTo(service string, target *url.URL, logger *slog.Logger) http.Handler {
-	return &httputil.ReverseProxy{
+	rp := &httputil.ReverseProxy{
 		Rewrite: func(pr *httputil.ProxyRequest) {
 			pr.SetURL(target)
 			pr.Out.Host = target.Host // Knative's ingress routes on the Host header
@@ -111,4 +111,16 @@ func proxyTo(service string, target *url.URL, logger *slog.Logger) http.Handler 
 			IdleConnTimeout:     90 * time.Second,
 		},
 	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("Upgrade") != "" {
+			// A proxied WebSocket lasts until one side closes it, and the runtime waits
+			// for it on SIGTERM until the shutdown grace expires (exit 1, a killed pod).
+			// ReverseProxy closes both ends when the request's context ends: end it when
+			// shutdown starts, so the client reconnects (to another pod) at once.
+			ctx, cancel := runtime.ShutdownContext(r.Context())
+			defer cancel()
+			r = r.WithContext(ctx)
+		}
+		rp.ServeHTTP(w, r)
+	})
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -14,8 +15,10 @@ import (
 	"github.com/coder/websocket"
 	"github.com/sethvargo/go-envconfig"
 
+	"github.com/sqalfn/sqal/shared/config"
 	"github.com/sqalfn/sqal/shared/edge"
 	"github.com/sqalfn/sqal/shared/routes"
+	"github.com/sqalfn/sqal/shared/runtime"
 )
 
 // TestProxiesHTTPAndWebSocket runs two fake functions behind the gateway and checks that
@@ -121,4 +124,59 @@ func TestServiceURLsOverrideTheTemplate(t *testing.T) {
 	if rec.Code != http.StatusTeapot {
 		t.Fatalf("overridden service: %d %s", rec.Code, rec.Body)
 	}
+}
+
+// TestShutdownEndsProxiedWebSockets: on SIGTERM the gateway ends the WebSockets it
+// proxies (clients reconnect elsewhere) instead of holding its exit until the shutdown
+// grace expires. Found by the multi-process rehearsal (tools/rehearsal): a dashboard on
+// /ws/realtime/ kept the gateway from exiting cleanly.
+func TestShutdownEndsProxiedWebSockets(t *testing.T) {
+	backend := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c, err := websocket.Accept(w, r, nil)
+		if err != nil {
+			return
+		}
+		defer c.CloseNow()
+		_, _, _ = c.Read(context.Background()) // a quiet dashboard: only the gateway can end it
+	}))
+	defer backend.Close()
+	target, _ := url.Parse(backend.URL)
+	table, err := routes.Parse([]byte("routes:\n  - {prefix: /ws/realtime/, service: realtime}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := edge.Router(table, map[string]http.Handler{"realtime": proxyTo("realtime", target, slog.Default())})
+
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, stop := context.WithCancel(context.Background())
+	served := make(chan error, 1)
+	go func() {
+		served <- runtime.ServeListener(ctx, config.Server{ShutdownGrace: 5 * time.Second}, ln, h)
+	}()
+
+	dctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	c, _, err := websocket.Dial(dctx, "ws://"+ln.Addr().String()+"/ws/realtime/", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.CloseNow()
+
+	start := time.Now()
+	stop() // SIGTERM
+	select {
+	case err := <-served:
+		if err != nil {
+			t.Fatalf("shutdown with a proxied WebSocket open: %v", err)
+		}
+	case <-time.After(4 * time.Second):
+		t.Fatal("the gateway still waits for the proxied WebSocket")
+	}
+	if _, _, err := c.Read(dctx); err == nil {
+		t.Fatal("the client socket is still open after shutdown")
+	}
+	t.Logf("shutdown with a proxied WebSocket took %s", time.Since(start).Round(time.Millisecond))
 }

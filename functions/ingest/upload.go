@@ -27,7 +27,8 @@ import (
 //	              then come back "duplicate"); body {"saved","duplicates","errors","results":[…]}
 //	POST /api/ingest/events    a CloudEvent of type sqal.sample.upload (binary or
 //	              structured mode), data = one frame; answers like a single frame, so
-//	              Knative retries 5xx/429 and dead-letters 4xx.
+//	              Knative retries 5xx/429 and dead-letters 4xx; a body over
+//	              INGEST_READ_LIMIT is 413.
 
 type problemDoc struct {
 	Type   string `json:"type"`
@@ -234,8 +235,20 @@ func (s *Service) serveEvents(w http.ResponseWriter, r *http.Request) {
 		s.httpAuthError(w, r, err)
 		return
 	}
-	r.Body = http.MaxBytesReader(w, r.Body, s.cfg.ReadLimit)
+	// The SDK reports a read error as an invalid event; the limit is told apart here
+	// (declared length, or the reader hitting it) and answered 413, which a Knative
+	// sender dead-letters instead of retrying.
+	if r.ContentLength > s.cfg.ReadLimit {
+		s.eventTooLarge(w, s.cfg.ReadLimit)
+		return
+	}
+	body := &limitedBody{ReadCloser: http.MaxBytesReader(w, r.Body, s.cfg.ReadLimit)}
+	r.Body = body
 	e, err := cehttp.NewEventFromHTTPRequest(r)
+	if body.limit > 0 {
+		s.eventTooLarge(w, body.limit)
+		return
+	}
 	if err != nil {
 		problem(w, http.StatusBadRequest, "Invalid CloudEvent", err.Error())
 		return
@@ -250,4 +263,32 @@ func (s *Service) serveEvents(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.answerOne(w, s.ingestOne(r.Context(), device, 0, e.Data()))
+}
+
+// eventTooLarge answers 413 naming the limit that was hit: INGEST_READ_LIMIT, or the
+// runtime's HTTP_MAX_BODY_BYTES when that one is lower (it wraps the body first).
+func (s *Service) eventTooLarge(w http.ResponseWriter, limit int64) {
+	setting := "INGEST_READ_LIMIT"
+	if limit != s.cfg.ReadLimit {
+		setting = "HTTP_MAX_BODY_BYTES"
+	}
+	problem(w, http.StatusRequestEntityTooLarge, "Body too large",
+		fmt.Sprintf("CloudEvent bodies are limited to %d bytes (%s)", limit, setting))
+}
+
+// limitedBody records the limit of the first http.MaxBytesReader (its own or one the
+// runtime put under it) that refused the body, whatever the reader's caller (the
+// CloudEvents SDK) makes of the error.
+type limitedBody struct {
+	io.ReadCloser
+	limit int64 // 0: not hit
+}
+
+func (b *limitedBody) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	var mbe *http.MaxBytesError
+	if err != nil && b.limit == 0 && errors.As(err, &mbe) {
+		b.limit = mbe.Limit
+	}
+	return n, err
 }

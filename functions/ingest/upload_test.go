@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -118,6 +119,73 @@ func TestCloudEventUpload(t *testing.T) {
 	}
 	if n := count(t, h.db, `SELECT count(*) FROM sensor_samples`); n != 2 {
 		t.Errorf("rows = %d", n)
+	}
+}
+
+// A CloudEvent body over INGEST_READ_LIMIT is 413 naming the limit (Knative dead-letters
+// it), whether the length is declared or only found while reading (chunked).
+func TestCloudEventTooLarge(t *testing.T) {
+	h := newHarness(t, testenv.DB(t), map[string]string{"INGEST_READ_LIMIT": "1048576"})
+	url := h.srv.URL + "/api/ingest/events"
+	big := mutateJSON(t, fixtures.Load(t, fixtures.Minimal), "padding", strings.Repeat("x", 1<<20))
+	structured := []byte(fmt.Sprintf(`{"specversion":"1.0","id":"big-2","source":"/stations/test","type":%q,"data":%s}`, sample.TypeUpload, big))
+	ce := map[string]string{"ce-specversion": "1.0", "ce-id": "big-1", "ce-source": "/stations/test", "ce-type": sample.TypeUpload}
+	for _, tc := range []struct {
+		name, contentType string
+		body              []byte
+		header            map[string]string
+		chunked           bool
+	}{
+		{"binary", "application/json", big, ce, false},
+		{"binary chunked", "application/json", big, ce, true},
+		{"structured", "application/cloudevents+json", structured, nil, false},
+		{"structured chunked", "application/cloudevents+json", structured, nil, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var body io.Reader = bytes.NewReader(tc.body)
+			if tc.chunked {
+				body = io.MultiReader(body) // unknown length: sent chunked
+			}
+			req, err := http.NewRequest(http.MethodPost, url, body)
+			if err != nil {
+				t.Fatal(err)
+			}
+			req.Header.Set("Content-Type", tc.contentType)
+			for k, v := range tc.header {
+				req.Header.Set(k, v)
+			}
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			b, _ := io.ReadAll(resp.Body)
+			var p problemDoc
+			if resp.StatusCode != http.StatusRequestEntityTooLarge || json.Unmarshal(b, &p) != nil ||
+				p.Status != 413 || !strings.Contains(p.Detail, "1048576 bytes") || !strings.Contains(p.Detail, "INGEST_READ_LIMIT") {
+				t.Errorf("%d %s", resp.StatusCode, b)
+			}
+		})
+	}
+	// The runtime's HTTP_MAX_BODY_BYTES (its MaxBytesReader under ours) can be the lower
+	// limit: the 413 names it.
+	runtimeLimited := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		r.Body = http.MaxBytesReader(w, r.Body, 512<<10)
+		h.svc.ServeHTTP(w, r)
+	}))
+	defer runtimeLimited.Close()
+	mid := mutateJSON(t, fixtures.Load(t, fixtures.Minimal), "padding", strings.Repeat("x", 600<<10))
+	if s, _, b := post(t, runtimeLimited.URL+"/api/ingest/events", "application/json", mid, ce); s != 413 ||
+		!strings.Contains(string(b), "limited to 524288 bytes (HTTP_MAX_BODY_BYTES)") {
+		t.Errorf("runtime limit: %d %s", s, b)
+	}
+	// Just under the limit is still a normal upload.
+	small := mutateJSON(t, withID(fixtures.Load(t, fixtures.Minimal), "CE-BIG-OK"), "padding", strings.Repeat("x", 512<<10))
+	if s, _, b := post(t, url, "application/json", small, ce); s != 201 {
+		t.Errorf("under the limit: %d %.200s", s, b)
+	}
+	if n := count(t, h.db, `SELECT count(*) FROM sensor_samples`); n != 1 {
+		t.Errorf("rows = %d, want 1", n)
 	}
 }
 

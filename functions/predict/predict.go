@@ -91,10 +91,25 @@ func New(ctx context.Context, db *pgxpool.Pool, cfg Config, logger *slog.Logger)
 		}
 	}
 	mux := http.NewServeMux()
-	mux.HandleFunc("POST /{$}", s.serveEvent)
-	s.routesV2(mux)
+	for _, rt := range s.routes() {
+		mux.HandleFunc(rt.Method+" "+rt.Path, rt.Handler)
+	}
 	s.mux = mux
 	return s, nil
+}
+
+// route is one registered endpoint. The table is the single source of the mux
+// registration and of the OpenAPI coverage test.
+type route struct {
+	Method  string
+	Path    string // ServeMux pattern path
+	Handler http.HandlerFunc
+}
+
+// routes: the CloudEvent delivery ("/", inside the cluster only) and the Open Inference
+// Protocol v2 (v2.go).
+func (s *Server) routes() []route {
+	return append([]route{{"POST", "/{$}", s.serveEvent}}, s.routesV2()...)
 }
 
 // Service exposes the prediction service (tests, the local runner).

@@ -19,7 +19,6 @@ import (
 	"github.com/sqalfn/sqal/shared/features"
 	"github.com/sqalfn/sqal/shared/ml"
 	"github.com/sqalfn/sqal/shared/ml/synth"
-	"github.com/sqalfn/sqal/shared/openapi"
 	"github.com/sqalfn/sqal/shared/sample"
 	"github.com/sqalfn/sqal/shared/testenv"
 )
@@ -230,16 +229,4 @@ func FuzzDecodeInferRequest(f *testing.F) {
 			t.Fatalf("%d sample ids for %d rows", len(in.SampleIDs), in.Rows)
 		}
 	})
-}
-
-func TestOpenAPIFragmentParses(t *testing.T) {
-	// Every documented operation is served (status other than 404/405 on a live server
-	// is checked in TestOpenInferenceProtocol); here: the fragment is valid.
-	frag, err := openapi.Parse("predict", predict.Fragment)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if n := len(openapi.Operations(frag.Doc)); n != 6 {
-		t.Fatalf("%d operations documented", n)
-	}
 }

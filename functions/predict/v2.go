@@ -26,19 +26,21 @@ const (
 	maxInferBytes = 16 << 20
 )
 
-func (s *Server) routesV2(mux *http.ServeMux) {
-	mux.HandleFunc("GET /v2", s.serverMetadata)
-	mux.HandleFunc("GET /v2/{$}", s.serverMetadata)
-	mux.HandleFunc("GET /v2/health/live", func(w http.ResponseWriter, _ *http.Request) {
-		writeJSON(w, http.StatusOK, map[string]bool{"live": true})
-	})
-	mux.HandleFunc("GET /v2/health/ready", s.serverReady)
-	mux.HandleFunc("GET /v2/models/{name}", s.modelMetadata)
-	mux.HandleFunc("GET /v2/models/{name}/versions/{version}", s.modelMetadata)
-	mux.HandleFunc("GET /v2/models/{name}/ready", s.modelReady)
-	mux.HandleFunc("GET /v2/models/{name}/versions/{version}/ready", s.modelReady)
-	mux.HandleFunc("POST /v2/models/{name}/infer", s.infer)
-	mux.HandleFunc("POST /v2/models/{name}/versions/{version}/infer", s.infer)
+func (s *Server) routesV2() []route {
+	return []route{
+		{"GET", "/v2", s.serverMetadata},
+		{"GET", "/v2/{$}", s.serverMetadata},
+		{"GET", "/v2/health/live", func(w http.ResponseWriter, _ *http.Request) {
+			writeJSON(w, http.StatusOK, map[string]bool{"live": true})
+		}},
+		{"GET", "/v2/health/ready", s.serverReady},
+		{"GET", "/v2/models/{name}", s.modelMetadata},
+		{"GET", "/v2/models/{name}/versions/{version}", s.modelMetadata},
+		{"GET", "/v2/models/{name}/ready", s.modelReady},
+		{"GET", "/v2/models/{name}/versions/{version}/ready", s.modelReady},
+		{"POST", "/v2/models/{name}/infer", s.infer},
+		{"POST", "/v2/models/{name}/versions/{version}/infer", s.infer},
+	}
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {

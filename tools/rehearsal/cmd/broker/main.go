@@ -5,12 +5,12 @@
 // timeout, dead-letter sink). It is shared/events/localbus with HTTP-forwarding
 // handlers instead of in-process ones.
 //
-// The functions write their events to the transactional outbox and do not relay it
-// themselves (shared/runtime runs no relay loop); in the cluster the relay function,
-// woken by a PingSource every minute, does. A minute is too slow for a rehearsal, so
-// this process also runs the outbox relay continuously (LISTEN/NOTIFY + poll), as the
-// local runner does, and plays the PingSource at BROKER_PING_INTERVAL so the relay
-// function is exercised too. Both claim outbox rows with SKIP LOCKED.
+// The producers write their events to the transactional outbox and relay it
+// themselves while they run (shared/runtime, Needs.Outbox), over HTTP to this ingress;
+// the relay function, woken by the outbox-relay PingSource, is the safety net. This
+// process plays that PingSource at BROKER_PING_INTERVAL (instead of every minute).
+// BROKER_RELAY=true also runs a relay loop here, for producers built without one; all
+// relays claim outbox rows with SKIP LOCKED.
 //
 // GET /stats answers the bus counters (JSON) for the rehearsal's summary.
 package main
@@ -50,8 +50,8 @@ type Config struct {
 	ServiceURLs map[string]string `env:"BROKER_SERVICE_URLS, separator=="`
 	// Workers delivers each Trigger's events with this many goroutines.
 	Workers int `env:"BROKER_WORKERS, default=1"`
-	// RunRelay relays the outbox continuously from this process.
-	RunRelay bool `env:"BROKER_RELAY, default=true"`
+	// RunRelay also relays the outbox continuously from this process.
+	RunRelay bool `env:"BROKER_RELAY, default=false"`
 	// PingInterval sends the outbox-relay PingSource's event to the relay service this
 	// often (0: never).
 	PingInterval time.Duration `env:"BROKER_PING_INTERVAL, default=0"`
