@@ -20,6 +20,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"runtime"
 	"slices"
 	"strings"
@@ -33,6 +34,7 @@ import (
 	sqalapi "github.com/sqalfn/sqal/functions/sqal-api"
 	"github.com/sqalfn/sqal/shared/localstack"
 	"github.com/sqalfn/sqal/shared/migrate"
+	"github.com/sqalfn/sqal/shared/sample/fixtures"
 	"github.com/sqalfn/sqal/tools/datagen/datagen"
 )
 
@@ -66,13 +68,19 @@ func realMain(ctx context.Context, args []string, out io.Writer) error {
 	slog.SetDefault(slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError})))
 
 	if o.dbURL == "" {
-		pg, err := localstack.StartPostgres(ctx, localstack.PostgresOptions{})
+		// Keep the generated million samples between runs (git-ignored .local/bench):
+		// generating them takes minutes, measuring seconds.
+		opts := localstack.PostgresOptions{}
+		if root, err := fixtures.WorkspaceRoot(); err == nil {
+			opts.Dir = filepath.Join(root, ".local", "bench", "postgres")
+		}
+		pg, err := localstack.StartPostgres(ctx, opts)
 		if err != nil {
 			return fmt.Errorf("start PostgreSQL: %w", err)
 		}
 		defer pg.Stop()
 		o.dbURL = pg.URL()
-		logf("throwaway PostgreSQL on port %d", pg.Port)
+		logf("local PostgreSQL on port %d (data kept in .local/bench)", pg.Port)
 	}
 	if o.redisURL == "" {
 		rs, err := localstack.StartRedis(ctx, localstack.RedisOptions{})
