@@ -78,9 +78,11 @@ func Decode(b []byte) (*Frame, error) {
 		return nil, fmt.Errorf("%w: not UTF-8", ErrNotJSON)
 	}
 	f := &Frame{Raw: b, JSON: b}
-	if !validJSON(b) {
+	// One pass validates the frame and locates its top-level members.
+	if !validJSONMembers(b, f.w.set) {
+		f.w = wireFrame{}
 		clean, changed := ReplaceNonFinite(b)
-		if !changed || !validJSON(clean) {
+		if !changed || !validJSONMembers(clean, f.w.set) {
 			var v any
 			err := json.Unmarshal(b, &v) // only to word the error
 			return nil, fmt.Errorf("%w: %v", ErrNotJSON, err)
@@ -90,7 +92,6 @@ func Decode(b []byte) (*Frame, error) {
 	if t := skipSpace(f.JSON, 0); t >= len(f.JSON) || f.JSON[t] != '{' {
 		return nil, ErrNotObject
 	}
-	f.w.fill(f.JSON)
 	f.Type, _ = rawString(f.w.Type)
 	return f, nil
 }
@@ -153,47 +154,54 @@ type wireFrame struct {
 	TemperatureC, HumidityPct                     []byte
 }
 
-func (w *wireFrame) fill(obj []byte) {
-	eachMember(obj, func(k string, v []byte) {
-		switch k {
-		case "type":
-			w.Type = v
-		case "timestamp":
-			w.Timestamp = v
-		case "sample_id":
-			w.SampleID = v
-		case "device_id":
-			w.DeviceID = v
-		case "location":
-			w.Location = v
-		case "vl53l8ch":
-			w.VL53 = v
-		case "as7341":
-			w.AS7341 = v
-		case "fusion":
-			w.Fusion = v
-		case "meta":
-			w.Meta = v
-		case "vl53l8ch_raw":
-			w.VL53Raw = v
-		case "lot_abattage":
-			w.LotAbattage = v
-		case "eleveur":
-			w.Eleveur = v
-		case "provenance":
-			w.Provenance = v
-		case "lot_id":
-			w.LotID = v
-		case "code_lot":
-			w.CodeLot = v
-		case "site_code":
-			w.SiteCode = v
-		case "firmware_version":
-			w.FirmwareVersion = v
-		case "temperature_c":
-			w.TemperatureC = v
-		case "humidity_pct":
-			w.HumidityPct = v
-		}
-	})
+// set records a top-level member given its raw key (the bytes between the quotes).
+// Keys are unescaped only when they contain a backslash (as eachMember does).
+func (w *wireFrame) set(rawKey, v []byte) {
+	if bytes.IndexByte(rawKey, '\\') >= 0 {
+		var key string
+		q := make([]byte, 0, len(rawKey)+2)
+		q = append(append(append(q, '"'), rawKey...), '"')
+		_ = json.Unmarshal(q, &key)
+		rawKey = []byte(key)
+	}
+	switch string(rawKey) { // no allocation for a switch
+	case "type":
+		w.Type = v
+	case "timestamp":
+		w.Timestamp = v
+	case "sample_id":
+		w.SampleID = v
+	case "device_id":
+		w.DeviceID = v
+	case "location":
+		w.Location = v
+	case "vl53l8ch":
+		w.VL53 = v
+	case "as7341":
+		w.AS7341 = v
+	case "fusion":
+		w.Fusion = v
+	case "meta":
+		w.Meta = v
+	case "vl53l8ch_raw":
+		w.VL53Raw = v
+	case "lot_abattage":
+		w.LotAbattage = v
+	case "eleveur":
+		w.Eleveur = v
+	case "provenance":
+		w.Provenance = v
+	case "lot_id":
+		w.LotID = v
+	case "code_lot":
+		w.CodeLot = v
+	case "site_code":
+		w.SiteCode = v
+	case "firmware_version":
+		w.FirmwareVersion = v
+	case "temperature_c":
+		w.TemperatureC = v
+	case "humidity_pct":
+		w.HumidityPct = v
+	}
 }

@@ -36,6 +36,13 @@ func encoder() *zstd.Encoder {
 		var err error
 		zEnc, err = zstd.NewWriter(nil,
 			zstd.WithEncoderLevel(zstd.SpeedFastest),
+			// Memory: with the level's 4 MiB window each encoder keeps an 8 MiB history
+			// buffer alive; a 256 KiB window with the lower-memory history keeps ~0.4 MiB
+			// and produces the same bytes for every frame up to 256 KiB (a full frame is
+			// 140 KB; larger ones still round-trip exactly, with matches limited to the
+			// window). Set after the level so the level's 64 KiB block size stays.
+			zstd.WithWindowSize(256<<10),
+			zstd.WithLowerEncoderMem(true),
 			zstd.WithEncoderConcurrency(runtime.GOMAXPROCS(0)),
 			zstd.WithEncoderCRC(false), // PostgreSQL pages are checksummed; save 4 bytes and a pass
 			zstd.WithZeroFrames(true))

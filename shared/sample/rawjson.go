@@ -12,9 +12,11 @@ import (
 )
 
 // This file holds the small JSON helpers of the decoder. Frames are validated once
-// (json.Valid); after that, members are located with a fast skipper instead of
-// encoding/json, because the 108 KB histogram of a full frame would otherwise be
-// scanned several times for a value nobody reads (see BenchmarkDecode).
+// (validJSONMembers, which also records the top-level members); after that, members
+// are located with a fast skipper instead of encoding/json, because the 108 KB
+// histogram of a full frame would otherwise be scanned several times for a value
+// nobody reads (see BenchmarkDecode). The skipper jumps over arrays of numbers with
+// bytes.IndexByte (skipFlatArray), so a pass over the histogram costs microseconds.
 
 // eachMember calls fn for every member of the JSON object obj (already known valid).
 // Keys are unescaped only when they contain a backslash.
@@ -100,7 +102,16 @@ func skipValue(b []byte, i int) int {
 			case '"':
 				i = skipString(b, i)
 				continue
-			case '{', '[':
+			case '[':
+				if end := skipFlatArray(b, i); end > 0 {
+					if depth == 0 {
+						return end
+					}
+					i = end
+					continue
+				}
+				depth++
+			case '{':
 				depth++
 			default: // '}' or ']'
 				depth--
@@ -121,6 +132,28 @@ func skipValue(b []byte, i int) int {
 		}
 		return i
 	}
+}
+
+// skipFlatArray returns the index just after the array starting at b[i] == '[' when
+// that array holds no string, object or array (the rows of the 8x8x128 histogram, the
+// 8x8 matrices), else 0. It finds the closing ']' with bytes.IndexByte (vectorised)
+// instead of looking at every byte: in valid JSON, when no '[', '{' or '"' comes before
+// the next ']', that ']' closes this array. The cost is linear overall: each call scans
+// at most up to the next '[', which the caller would otherwise walk byte by byte.
+func skipFlatArray(b []byte, i int) int {
+	rest := b[i+1:]
+	if next := bytes.IndexByte(rest, '['); next >= 0 {
+		rest = rest[:next]
+	}
+	end := bytes.IndexByte(rest, ']')
+	if end < 0 {
+		return 0
+	}
+	body := rest[:end]
+	if bytes.IndexByte(body, '"') >= 0 || bytes.IndexByte(body, '{') >= 0 {
+		return 0
+	}
+	return i + 1 + end + 1
 }
 
 // member returns the value of key in the object obj, nil when absent or obj is not an object.

@@ -1,13 +1,21 @@
 package sample
 
+import "encoding/binary"
+
 // validJSON reports whether b is exactly one JSON value (RFC 8259) surrounded by
 // optional whitespace; UTF-8 validity is checked separately (utf8.Valid).
 //
 // It is a drop-in for json.Valid on the hot path: encoding/json's scanner calls a state
 // function per byte, which dominates decoding a 140 KB frame that is mostly numbers; this
 // one loops over digits directly. FuzzValidJSON checks it against json.Valid.
-func validJSON(b []byte) bool {
-	v := validator{b: b}
+func validJSON(b []byte) bool { return validJSONMembers(b, nil) }
+
+// validJSONMembers is validJSON that also calls member for every member of the
+// top-level object (raw key bytes without quotes, raw value), in order, so a decoder
+// needs no second pass over the frame to locate them. Members seen before a syntax
+// error are reported too: a caller discards them when the result is false.
+func validJSONMembers(b []byte, member func(rawKey, val []byte)) bool {
+	v := validator{b: b, member: member}
 	v.space()
 	if !v.value(0) {
 		return false
@@ -17,22 +25,20 @@ func validJSON(b []byte) bool {
 }
 
 type validator struct {
-	b []byte
-	i int
+	b      []byte
+	i      int
+	member func(rawKey, val []byte) // optional, see validJSONMembers
 }
 
 // maxDepth matches encoding/json's nesting limit.
 const maxDepth = 10000
 
 func (v *validator) space() {
-	for v.i < len(v.b) {
-		switch v.b[v.i] {
-		case ' ', '\t', '\n', '\r':
-			v.i++
-		default:
-			return
-		}
+	b, i := v.b, v.i
+	for i < len(b) && (b[i] == ' ' || b[i] == '\n' || b[i] == '\r' || b[i] == '\t') {
+		i++
 	}
+	v.i = i
 }
 
 func (v *validator) value(depth int) bool {
@@ -66,12 +72,24 @@ func (v *validator) lit(s string) bool {
 	return true
 }
 
+// digits and space keep the index in a local: the histogram is ~8,000
+// numbers, and v.i in memory costs a load and a store per byte.
 func (v *validator) digits() int {
-	n := 0
-	for v.i < len(v.b) && v.b[v.i] >= '0' && v.b[v.i] <= '9' {
-		v.i++
-		n++
+	b, i := v.b, v.i
+	// Eight bytes at a time while they are all digits (the histogram's numbers have
+	// ~17 of them): the lowest non-digit byte sets its high bit in one of the two terms.
+	for i+8 <= len(b) {
+		x := binary.LittleEndian.Uint64(b[i:])
+		if ((x-0x3030303030303030)|(x+0x4646464646464646))&0x8080808080808080 != 0 {
+			break
+		}
+		i += 8
 	}
+	for i < len(b) && b[i]-'0' <= 9 {
+		i++
+	}
+	n := i - v.i
+	v.i = i
 	return n
 }
 
@@ -182,17 +200,23 @@ func (v *validator) object(depth int) bool {
 	}
 	for {
 		v.space()
+		k := v.i
 		if v.i >= len(v.b) || v.b[v.i] != '"' || !v.str() {
 			return false
 		}
+		kEnd := v.i
 		v.space()
 		if v.i >= len(v.b) || v.b[v.i] != ':' {
 			return false
 		}
 		v.i++
 		v.space()
+		start := v.i
 		if !v.value(depth) {
 			return false
+		}
+		if depth == 1 && v.member != nil {
+			v.member(v.b[k+1:kEnd-1], v.b[start:v.i])
 		}
 		v.space()
 		if v.i >= len(v.b) {
