@@ -104,11 +104,7 @@ func (a *API) startCalibration(w http.ResponseWriter, r *http.Request) {
 	advance(&c, created, created)
 	e := audit.FromRequest(r, audit.ActionCreate, "calibration", c.ID)
 	e.Details = fmt.Sprintf("Calibration %s démarrée sur %s", *st, *dev)
-	if err := audit.Record(ctx, tx, e); err != nil {
-		a.fail(w, r, err)
-		return
-	}
-	if err := tx.Commit(ctx); err != nil {
+	if err := commitAudited(ctx, tx, e); err != nil {
 		a.fail(w, r, err)
 		return
 	}

@@ -198,11 +198,7 @@ func (a *API) patchDevice(w http.ResponseWriter, r *http.Request) {
 	e := audit.FromRequest(r, audit.ActionUpdate, "device", before.DeviceID)
 	e.Details = "Appareil " + before.DeviceID + " modifié (" + keys(changed) + ")"
 	e.Changes = map[string]any{"before": before, "after": changed}
-	if err := audit.Record(ctx, tx, e); err != nil {
-		a.fail(w, r, err)
-		return
-	}
-	if err := tx.Commit(ctx); err != nil {
+	if err := commitAudited(ctx, tx, e); err != nil {
 		a.fail(w, r, err)
 		return
 	}
@@ -235,11 +231,7 @@ func (a *API) deleteDevice(w http.ResponseWriter, r *http.Request) {
 	e := audit.FromRequest(r, audit.ActionDelete, "device", id)
 	e.Details = "Appareil " + id + " supprimé (clés révoquées)"
 	e.Changes = map[string]any{"before": before}
-	if err := audit.Record(ctx, tx, e); err != nil {
-		a.fail(w, r, err)
-		return
-	}
-	if err := tx.Commit(ctx); err != nil {
+	if err := commitAudited(ctx, tx, e); err != nil {
 		a.fail(w, r, err)
 		return
 	}
@@ -360,11 +352,7 @@ func (a *API) issueKey(w http.ResponseWriter, r *http.Request) {
 		e.Details += fmt.Sprintf(" (rotation : %d clé(s) révoquée(s))", revoked)
 	}
 	e.Changes = map[string]any{"device_id": id, "key_id": keyID, "rotated": revoked}
-	if err := audit.Record(ctx, tx, e); err != nil {
-		a.fail(w, r, err)
-		return
-	}
-	if err := tx.Commit(ctx); err != nil {
+	if err := commitAudited(ctx, tx, e); err != nil {
 		a.fail(w, r, err)
 		return
 	}
@@ -399,11 +387,7 @@ func (a *API) revokeKey(w http.ResponseWriter, r *http.Request) {
 	}
 	e := audit.FromRequest(r, audit.ActionDelete, "device_credential", keyID)
 	e.Details = "Clé révoquée pour l'appareil " + dev
-	if err := audit.Record(ctx, tx, e); err != nil {
-		a.fail(w, r, err)
-		return
-	}
-	if err := tx.Commit(ctx); err != nil {
+	if err := commitAudited(ctx, tx, e); err != nil {
 		a.fail(w, r, err)
 		return
 	}

@@ -166,11 +166,6 @@ func (a *API) createOrganization(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, r, &httpapi.ValidationError{Items: []httpapi.ErrorItem{httpapi.Missing("body", "name")}})
 		return
 	}
-	cols, ph, args := []string{}, []string{}, []any{}
-	for _, k := range sortedKeys(ch) {
-		args = append(args, ch[k])
-		cols, ph = append(cols, k), append(ph, fmt.Sprintf("$%d", len(args)))
-	}
 	ctx := r.Context()
 	tx, err := a.db.Begin(ctx)
 	if err != nil {
@@ -178,8 +173,7 @@ func (a *API) createOrganization(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer func() { _ = tx.Rollback(ctx) }()
-	var id string
-	err = tx.QueryRow(ctx, `INSERT INTO organizations (`+strings.Join(cols, ", ")+`) VALUES (`+strings.Join(ph, ", ")+`) RETURNING id::text`, args...).Scan(&id)
+	id, err := insertReturningID(ctx, tx, "organizations", ch)
 	switch {
 	case isUniqueViolation(err):
 		a.fail(w, r, httpapi.Errorf(http.StatusConflict, "Organization already exists"))
@@ -199,11 +193,7 @@ func (a *API) createOrganization(w http.ResponseWriter, r *http.Request) {
 	e := audit.FromRequest(r, audit.ActionCreate, "organization", id)
 	e.Details = "Organisation " + o.Name + " créée"
 	e.Changes = map[string]any{"after": ch}
-	if err := audit.Record(ctx, tx, e); err != nil {
-		a.fail(w, r, err)
-		return
-	}
-	if err := tx.Commit(ctx); err != nil {
+	if err := commitAudited(ctx, tx, e); err != nil {
 		a.fail(w, r, err)
 		return
 	}
@@ -264,11 +254,7 @@ func (a *API) patchOrganization(w http.ResponseWriter, r *http.Request) {
 	e := audit.FromRequest(r, audit.ActionUpdate, "organization", before.ID)
 	e.Details = "Organisation " + before.Name + " modifiée (" + keys(ch) + ")"
 	e.Changes = map[string]any{"before": before, "after": ch}
-	if err := audit.Record(ctx, tx, e); err != nil {
-		a.fail(w, r, err)
-		return
-	}
-	if err := tx.Commit(ctx); err != nil {
+	if err := commitAudited(ctx, tx, e); err != nil {
 		a.fail(w, r, err)
 		return
 	}
@@ -303,11 +289,7 @@ func (a *API) deleteOrganization(w http.ResponseWriter, r *http.Request) {
 	e := audit.FromRequest(r, audit.ActionDelete, "organization", before.ID)
 	e.Details = "Organisation " + before.Name + " supprimée"
 	e.Changes = map[string]any{"before": before}
-	if err := audit.Record(ctx, tx, e); err != nil {
-		a.fail(w, r, err)
-		return
-	}
-	if err := tx.Commit(ctx); err != nil {
+	if err := commitAudited(ctx, tx, e); err != nil {
 		a.fail(w, r, err)
 		return
 	}

@@ -86,11 +86,7 @@ func (a *API) patchSettings(w http.ResponseWriter, r *http.Request) {
 	e := audit.FromRequest(r, audit.ActionUpdate, "settings", "")
 	e.Details = "Paramètres modifiés (" + keys(b) + ")"
 	e.Changes = map[string]any{"after": map[string]any(b)}
-	if err := audit.Record(ctx, tx, e); err != nil {
-		a.fail(w, r, err)
-		return
-	}
-	if err := tx.Commit(ctx); err != nil {
+	if err := commitAudited(ctx, tx, e); err != nil {
 		a.fail(w, r, err)
 		return
 	}

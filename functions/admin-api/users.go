@@ -191,11 +191,6 @@ func (a *API) createUser(w http.ResponseWriter, r *http.Request) {
 			ch["is_staff"] = auth.IsStaff(roles)
 		}
 	}
-	cols, ph, args := []string{}, []string{}, []any{}
-	for _, k := range sortedKeys(ch) {
-		args = append(args, ch[k])
-		cols, ph = append(cols, k), append(ph, fmt.Sprintf("$%d", len(args)))
-	}
 	ctx := r.Context()
 	tx, err := a.db.Begin(ctx)
 	if err != nil {
@@ -203,8 +198,7 @@ func (a *API) createUser(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer func() { _ = tx.Rollback(ctx) }()
-	var id string
-	err = tx.QueryRow(ctx, `INSERT INTO users (`+strings.Join(cols, ", ")+`) VALUES (`+strings.Join(ph, ", ")+`) RETURNING id::text`, args...).Scan(&id)
+	id, err := insertReturningID(ctx, tx, "users", ch)
 	switch {
 	case isUniqueViolation(err):
 		a.fail(w, r, httpapi.Errorf(http.StatusConflict, "User already exists"))
@@ -224,11 +218,7 @@ func (a *API) createUser(w http.ResponseWriter, r *http.Request) {
 	e := audit.FromRequest(r, audit.ActionCreate, "user", id)
 	e.Details = "Utilisateur " + u.Username + " créé"
 	e.Changes = map[string]any{"after": ch}
-	if err := audit.Record(ctx, tx, e); err != nil {
-		a.fail(w, r, err)
-		return
-	}
-	if err := tx.Commit(ctx); err != nil {
+	if err := commitAudited(ctx, tx, e); err != nil {
 		a.fail(w, r, err)
 		return
 	}
@@ -285,11 +275,7 @@ func (a *API) patchUser(w http.ResponseWriter, r *http.Request) {
 	e := audit.FromRequest(r, audit.ActionUpdate, "user", before.ID)
 	e.Details = "Utilisateur " + before.Username + " modifié (" + keys(ch) + ")"
 	e.Changes = map[string]any{"before": before, "after": ch}
-	if err := audit.Record(ctx, tx, e); err != nil {
-		a.fail(w, r, err)
-		return
-	}
-	if err := tx.Commit(ctx); err != nil {
+	if err := commitAudited(ctx, tx, e); err != nil {
 		a.fail(w, r, err)
 		return
 	}
@@ -316,11 +302,7 @@ func (a *API) deleteUser(w http.ResponseWriter, r *http.Request) {
 	e := audit.FromRequest(r, audit.ActionDelete, "user", before.ID)
 	e.Details = "Utilisateur " + before.Username + " supprimé"
 	e.Changes = map[string]any{"before": before}
-	if err := audit.Record(ctx, tx, e); err != nil {
-		a.fail(w, r, err)
-		return
-	}
-	if err := tx.Commit(ctx); err != nil {
+	if err := commitAudited(ctx, tx, e); err != nil {
 		a.fail(w, r, err)
 		return
 	}

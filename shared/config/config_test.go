@@ -43,7 +43,7 @@ func TestLoadDefaultsAndOverrides(t *testing.T) {
 		Server   Server
 		Database Database
 		Redis    Redis
-		Limit    int `env:"SQAL_LIMIT, default=7"`
+		Limit    int `env:"INGEST_MAX_GROUP, default=7"` // a function's own variable
 	}
 	tests := []struct {
 		name  string
