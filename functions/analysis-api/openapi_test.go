@@ -3,46 +3,20 @@ package analysisapi
 import (
 	"bytes"
 	"os"
-	"sort"
 	"testing"
 
 	"github.com/sqalfn/sqal/shared/openapi"
+	"github.com/sqalfn/sqal/shared/openapi/openapitest"
 )
 
 // TestOpenAPICoversRoutes fails when a route has no OpenAPI operation or the fragment
 // documents an operation this function does not serve.
 func TestOpenAPICoversRoutes(t *testing.T) {
-	frag, err := openapi.Parse("analysis-api", Fragment)
-	if err != nil {
-		t.Fatal(err)
-	}
-	documented := map[string]bool{}
-	for _, op := range openapi.Operations(frag.Doc) {
-		documented[op.String()] = true
-	}
-	registered := map[string]bool{}
+	var registered []openapi.Operation
 	for _, r := range routeTable() {
-		registered[r.Method+" "+r.Path] = true
+		registered = append(registered, openapi.Operation{Method: r.Method, Path: r.Path})
 	}
-	var missing, extra []string
-	for k := range registered {
-		if !documented[k] {
-			missing = append(missing, k)
-		}
-	}
-	for k := range documented {
-		if !registered[k] {
-			extra = append(extra, k)
-		}
-	}
-	sort.Strings(missing)
-	sort.Strings(extra)
-	if len(missing) > 0 {
-		t.Errorf("routes without an OpenAPI operation: %v", missing)
-	}
-	if len(extra) > 0 {
-		t.Errorf("OpenAPI operations without a route: %v", extra)
-	}
+	openapitest.AssertCovers(t, Fragment, registered)
 }
 
 // TestOpenAPIMerged: the product document (what /openapi.json serves) carries this

@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/sqalfn/sqal/shared/openapi"
+	"github.com/sqalfn/sqal/shared/openapi/openapitest"
 )
 
 // internalRoutes are registered but deliberately absent from the public OpenAPI
@@ -40,41 +41,15 @@ func publicOperations(t *testing.T) []openapi.Operation {
 // TestOpenAPICoversRoutes fails when a public route of the mux registration table has no
 // OpenAPI operation, or the fragment documents an operation realtime does not serve.
 func TestOpenAPICoversRoutes(t *testing.T) {
-	missing, extra, err := openapi.Coverage(Fragment, publicOperations(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(missing) > 0 {
-		t.Errorf("routes without an OpenAPI operation: %v", missing)
-	}
-	if len(extra) > 0 {
-		t.Errorf("OpenAPI operations without a route: %v", extra)
-	}
+	openapitest.AssertCovers(t, Fragment, publicOperations(t))
 }
 
 // TestOpenAPIMerged: the product document (what /openapi.json serves) carries this
 // fragment's operations and none of the internal routes.
 func TestOpenAPIMerged(t *testing.T) {
-	b, err := openapi.Document()
-	if err != nil {
-		t.Fatal(err)
-	}
-	f, err := openapi.Parse("merged", b)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ops := map[openapi.Operation]bool{}
-	for _, op := range openapi.Operations(f.Doc) {
-		ops[op] = true
-	}
-	for _, op := range publicOperations(t) {
-		if !ops[op] {
-			t.Errorf("merged document lacks %s", op)
-		}
-	}
+	var hidden []openapi.Operation
 	for op := range internalRoutes {
-		if ops[op] {
-			t.Errorf("merged document publishes the internal route %s", op)
-		}
+		hidden = append(hidden, op)
 	}
+	openapitest.AssertPublished(t, publicOperations(t), hidden...)
 }

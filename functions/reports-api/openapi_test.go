@@ -3,12 +3,12 @@ package reportsapi
 import (
 	"bytes"
 	"os"
-	"sort"
 	"strings"
 	"testing"
 
 	"github.com/sqalfn/sqal/shared/auth"
 	"github.com/sqalfn/sqal/shared/openapi"
+	"github.com/sqalfn/sqal/shared/openapi/openapitest"
 )
 
 // TestOpenAPICoversRoutes fails when a route has no OpenAPI operation, the fragment
@@ -19,39 +19,19 @@ func TestOpenAPICoversRoutes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	documented := map[string]bool{}
 	paths := frag.Doc["paths"].(map[string]any)
 	for _, op := range openapi.Operations(frag.Doc) {
-		documented[op.String()] = true
 		item := paths[op.Path].(map[string]any)[strings.ToLower(op.Method)].(map[string]any)
 		perm, _ := item["x-permission"].(string)
 		if got := ruleFor(op.Method, op.Path); got == "" || got != perm {
 			t.Errorf("%s: x-permission %q, auth.Rules %q", op, perm, got)
 		}
 	}
-	registered := map[string]bool{}
+	var registered []openapi.Operation
 	for _, r := range routeTable() {
-		registered[r.Method+" "+r.Path] = true
+		registered = append(registered, openapi.Operation{Method: r.Method, Path: r.Path})
 	}
-	var missing, extra []string
-	for k := range registered {
-		if !documented[k] {
-			missing = append(missing, k)
-		}
-	}
-	for k := range documented {
-		if !registered[k] {
-			extra = append(extra, k)
-		}
-	}
-	sort.Strings(missing)
-	sort.Strings(extra)
-	if len(missing) > 0 {
-		t.Errorf("routes without an OpenAPI operation: %v", missing)
-	}
-	if len(extra) > 0 {
-		t.Errorf("OpenAPI operations without a route: %v", extra)
-	}
+	openapitest.AssertCovers(t, Fragment, registered)
 }
 
 func ruleFor(method, path string) string {
