@@ -113,3 +113,13 @@ func typeError(name, want string, input any) error {
 	return &httpapi.ValidationError{Items: []httpapi.ErrorItem{{Type: "type_error", Loc: []any{"body", name},
 		Msg: "Input should be a valid " + want, Input: input}}}
 }
+
+// readChanges decodes the request body and turns it into the column changes a create
+// or update applies (the resource's own parser checks and maps the fields).
+func readChanges(r *http.Request, parse func(body) (map[string]any, error)) (map[string]any, error) {
+	b, err := decodeBody(r)
+	if err != nil {
+		return nil, err
+	}
+	return parse(b)
+}

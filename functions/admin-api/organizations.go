@@ -152,12 +152,7 @@ func orgChanges(b body) (map[string]any, error) {
 }
 
 func (a *API) createOrganization(w http.ResponseWriter, r *http.Request) {
-	b, err := decodeBody(r)
-	if err != nil {
-		a.fail(w, r, err)
-		return
-	}
-	ch, err := orgChanges(b)
+	ch, err := readChanges(r, orgChanges)
 	if err != nil {
 		a.fail(w, r, err)
 		return
@@ -201,12 +196,7 @@ func (a *API) createOrganization(w http.ResponseWriter, r *http.Request) {
 }
 
 func (a *API) patchOrganization(w http.ResponseWriter, r *http.Request) {
-	b, err := decodeBody(r)
-	if err != nil {
-		a.fail(w, r, err)
-		return
-	}
-	ch, err := orgChanges(b)
+	ch, err := readChanges(r, orgChanges)
 	if err != nil {
 		a.fail(w, r, err)
 		return

@@ -169,12 +169,7 @@ func userChanges(b body) (map[string]any, error) {
 }
 
 func (a *API) createUser(w http.ResponseWriter, r *http.Request) {
-	b, err := decodeBody(r)
-	if err != nil {
-		a.fail(w, r, err)
-		return
-	}
-	ch, err := userChanges(b)
+	ch, err := readChanges(r, userChanges)
 	if err != nil {
 		a.fail(w, r, err)
 		return
@@ -226,12 +221,7 @@ func (a *API) createUser(w http.ResponseWriter, r *http.Request) {
 }
 
 func (a *API) patchUser(w http.ResponseWriter, r *http.Request) {
-	b, err := decodeBody(r)
-	if err != nil {
-		a.fail(w, r, err)
-		return
-	}
-	ch, err := userChanges(b)
+	ch, err := readChanges(r, userChanges)
 	if err != nil {
 		a.fail(w, r, err)
 		return
