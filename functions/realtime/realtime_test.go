@@ -352,6 +352,13 @@ func TestSubscribeFiltersEndToEnd(t *testing.T) {
 	}
 	c.subscribe(`{"device_id":null}`)
 	mustPost(t, in, storedEvent("S5", "ESP32_DEMO_LL_01", &ll, "A", 0), false) // null device never equal
+	// The fan-out reaches this client through Redis, so S5 may be filtered before or
+	// after the next subscribe: that filter rejects S5 too, and lets the sentinel through.
+	c.subscribe(`{"device_id":"ESP32_DEMO_MT_01"}`)
+	mustPost(t, in, storedEvent("S5b", "ESP32_DEMO_MT_01", &mt, "A", 0), false)
+	if m := c.next(5 * time.Second); m["sample_id"] != "S5b" {
+		t.Fatalf("got %v, want S5b (S5 has a device the null filter never equals)", m)
+	}
 	c.send(`{"type":"unsubscribe"}`)
 	if m := c.next(5 * time.Second); m["type"] != typeUnsubscribeAck {
 		t.Fatalf("unsubscribe_ack = %v", m)
