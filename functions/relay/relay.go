@@ -65,7 +65,7 @@ func recordDeadLetter(ctx context.Context, env *runtime.Env, e cloudevents.Event
 		LastStatus: status,
 		LastError:  reason,
 	}
-	if err := events.WriteDeadLetter(ctx, env.DB, d); err != nil {
+	if err := events.WriteDeadLetter(ctx, env.DB.Pool, d); err != nil {
 		return fmt.Errorf("record dead letter: %w", err) // 5xx: the broker retries the sink
 	}
 	env.Logger.WarnContext(ctx, "dead letter recorded", "event_id", e.ID(), "type", e.Type(), "subscriber", d.Subscriber, "status", status)
@@ -85,7 +85,7 @@ func setup(ctx context.Context, env *runtime.Env) (runtime.EventHandler, error) 
 	if env.Publisher == nil {
 		return nil, fmt.Errorf("relay: no broker configured (set K_SINK or BROKER_URL)")
 	}
-	r := events.NewRelay(env.DB, env.Publisher, cfg.Relay, env.Logger)
+	r := events.NewRelay(env.DB.Pool, env.Publisher, cfg.Relay, env.Logger)
 	return func(ctx context.Context, e cloudevents.Event) error {
 		if e.Type() != pingType {
 			return recordDeadLetter(ctx, env, e)
@@ -105,7 +105,7 @@ func setup(ctx context.Context, env *runtime.Env) (runtime.EventHandler, error) 
 			env.Logger.InfoContext(ctx, "outbox relayed", "delivered", n)
 			return nil
 		case "retention":
-			pruned, err := events.PruneProcessed(ctx, env.DB, cfg.ProcessedRetention)
+			pruned, err := events.PruneProcessed(ctx, env.DB.Pool, cfg.ProcessedRetention)
 			if err != nil {
 				return fmt.Errorf("prune processed events: %w", err)
 			}

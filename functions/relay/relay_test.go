@@ -9,6 +9,7 @@ import (
 
 	cloudevents "github.com/cloudevents/sdk-go/v2"
 
+	"github.com/sqalfn/sqal/shared/database"
 	"github.com/sqalfn/sqal/shared/events"
 	"github.com/sqalfn/sqal/shared/runtime"
 	"github.com/sqalfn/sqal/shared/testenv"
@@ -39,7 +40,7 @@ func TestPingDeliversDueOutboxRows(t *testing.T) {
 	ctx := context.Background()
 	db := testenv.DB(t)
 	pub := &recorder{}
-	h, err := setup(ctx, &runtime.Env{DB: db, Publisher: pub, Logger: slog.New(slog.DiscardHandler), Lookup: mapLookup{}})
+	h, err := setup(ctx, &runtime.Env{DB: database.NewDB(db), Publisher: pub, Logger: slog.New(slog.DiscardHandler), Lookup: mapLookup{}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -19,11 +19,12 @@ import (
 	"github.com/lestrrat-go/jwx/v3/jwt"
 
 	"github.com/sqalfn/sqal/shared/httpapi"
+	"github.com/sqalfn/sqal/shared/tenant"
 )
 
 // DefaultOrganizationID is the organisation seeded for the demo (migration 00030):
 // development tokens and anonymous callers belong to it.
-const DefaultOrganizationID = "00000000-0000-4000-8000-000000000001"
+const DefaultOrganizationID = tenant.DefaultOrganization
 
 // DevUser is a demo user the development issuer mints tokens for.
 type DevUser struct {

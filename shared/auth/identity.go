@@ -4,6 +4,8 @@ import (
 	"context"
 	"slices"
 	"time"
+
+	"github.com/sqalfn/sqal/shared/tenant"
 )
 
 // Identity is the caller of a request, read from a verified token (or the anonymous
@@ -52,6 +54,25 @@ func (id *Identity) Permissions() []Permission {
 
 // HasRole reports a realm role.
 func (id *Identity) HasRole(role string) bool { return id != nil && slices.Contains(id.Roles, role) }
+
+// Scope is the organisation scope the identity's requests act in (row-level security,
+// migration 00060): every organisation for super_admin; otherwise the first organisation
+// its token names, the default organisation when it names none (and for the anonymous
+// caller of open mode). An organisation claim that is not a uuid gives an empty scope,
+// which sees nothing.
+func (id *Identity) Scope() tenant.Scope {
+	if id.HasRole("super_admin") {
+		return tenant.All()
+	}
+	if id == nil || len(id.Organizations) == 0 {
+		return tenant.Org(tenant.DefaultOrganization)
+	}
+	org, err := tenant.Parse(id.Organizations[0])
+	if err != nil {
+		return tenant.Scope{}
+	}
+	return tenant.Org(org)
+}
 
 // DisplayName is what the audit trail records as the user name.
 func (id *Identity) DisplayName() string {

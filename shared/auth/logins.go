@@ -10,9 +10,10 @@ import (
 	"sync"
 	"time"
 
-	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/sqalfn/sqal/shared/audit"
+	"github.com/sqalfn/sqal/shared/database"
+	"github.com/sqalfn/sqal/shared/tenant"
 )
 
 // loginRecorder mirrors identified callers into the users table and audits a login for
@@ -20,13 +21,13 @@ import (
 // in-memory set makes it one database round trip per token and instance; the
 // last_session column makes the login row unique across instances.
 type loginRecorder struct {
-	db     *pgxpool.Pool
+	db     *database.DB
 	logger *slog.Logger
 	mu     sync.Mutex
 	known  map[string]struct{}
 }
 
-func newLoginRecorder(db *pgxpool.Pool, logger *slog.Logger) *loginRecorder {
+func newLoginRecorder(db *database.DB, logger *slog.Logger) *loginRecorder {
 	return &loginRecorder{db: db, logger: logger, known: map[string]struct{}{}}
 }
 
@@ -69,7 +70,7 @@ func IsStaff(roles []string) bool {
 }
 
 func (l *loginRecorder) record(ctx context.Context, r *http.Request, id *Identity) error {
-	tx, err := l.db.Begin(ctx)
+	tx, err := l.db.Begin(tenant.With(ctx, id.Scope()))
 	if err != nil {
 		return fmt.Errorf("begin: %w", err)
 	}

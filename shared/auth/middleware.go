@@ -8,10 +8,11 @@ import (
 	"net/http"
 	"strings"
 
-	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/sqalfn/sqal/shared/audit"
+	"github.com/sqalfn/sqal/shared/database"
 	"github.com/sqalfn/sqal/shared/httpapi"
+	"github.com/sqalfn/sqal/shared/tenant"
 )
 
 // Option configures the middleware.
@@ -19,7 +20,7 @@ type Option func(*Authenticator)
 
 // WithDB mirrors every identified caller into the users table and records a login in
 // the audit trail for each new session (once per token per instance; nil: neither).
-func WithDB(db *pgxpool.Pool) Option {
+func WithDB(db *database.DB) Option {
 	return func(a *Authenticator) {
 		if db != nil {
 			a.logins = newLoginRecorder(db, a.logger)
@@ -114,7 +115,7 @@ func (a *Authenticator) Middleware(next http.Handler) http.Handler {
 }
 
 func (a *Authenticator) serve(w http.ResponseWriter, r *http.Request, next http.Handler, id *Identity) {
-	ctx := WithIdentity(r.Context(), id)
+	ctx := tenant.With(WithIdentity(r.Context(), id), id.Scope())
 	if !id.Anonymous {
 		ctx = audit.WithActor(ctx, audit.Actor{ID: id.Subject, Name: id.DisplayName(), OrganizationID: firstOrg(id)})
 	}

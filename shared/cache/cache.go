@@ -17,6 +17,8 @@ import (
 	"go.opentelemetry.io/otel/metric"
 	"golang.org/x/sync/singleflight"
 
+	"github.com/sqalfn/sqal/shared/tenant"
+
 	"github.com/sqalfn/sqal/shared/resilience"
 )
 
@@ -88,8 +90,13 @@ func New(rdb redis.UniversalClient, opts Options) *Cache {
 	return c
 }
 
-// Key returns the Redis key for key (with the cache's prefix).
-func (c *Cache) Key(key string) string { return c.prefix + key }
+// Key returns the Redis key of key for the organisation scope of ctx: every value of
+// the cache is per scope, because the loaders' queries see only that organisation's rows
+// (row-level security), so one organisation's value must never answer another's request.
+func (c *Cache) Key(ctx context.Context, key string) string {
+	s, _ := tenant.From(ctx)
+	return c.prefix + "org:" + s.Key() + ":" + key
+}
 
 // redisDo runs one Redis operation with the op timeout, through the breaker.
 func (c *Cache) redisDo(ctx context.Context, op string, fn func(ctx context.Context) error) error {
@@ -126,8 +133,9 @@ func (c *Cache) failOpen(ctx context.Context, op string, err error) {
 // returns it. Concurrent Gets of one key share one load. Redis failures never fail the
 // call: the value is loaded (and not cached).
 func Get[T any](ctx context.Context, c *Cache, key string, ttl time.Duration, load func(ctx context.Context) (T, error)) (T, error) {
-	return get(ctx, c, c.Key(key), ttl, load)
+	return get(ctx, c, c.Key(ctx, key), ttl, load)
 }
+
 
 // GetTagged is Get for a value that depends on tags: the key embeds the current
 // generation of each tag, so BumpTags invalidates every such value in one INCR
@@ -138,10 +146,10 @@ func GetTagged[T any](ctx context.Context, c *Cache, key string, tags []string, 
 	if err != nil {
 		// Without the generations we cannot know which entry is current: load.
 		c.misses.Add(ctx, 1, c.attrs)
-		return sharedLoad(ctx, c, "tagged:"+c.Key(key), load)
+		return sharedLoad(ctx, c, "tagged:"+c.Key(ctx, key), load)
 	}
 	var b strings.Builder
-	b.WriteString(c.Key(key))
+	b.WriteString(c.Key(ctx, key))
 	for i, t := range tags {
 		b.WriteString("|" + t + "=" + strconv.FormatInt(gens[i], 10))
 	}
@@ -203,7 +211,7 @@ func (c *Cache) Set(ctx context.Context, key string, v any, ttl time.Duration) e
 	if err != nil {
 		return fmt.Errorf("encode cache value %s: %w", key, err)
 	}
-	return c.redisDo(ctx, "set", func(ctx context.Context) error { return c.rdb.Set(ctx, c.Key(key), b, ttl).Err() })
+	return c.redisDo(ctx, "set", func(ctx context.Context) error { return c.rdb.Set(ctx, c.Key(ctx, key), b, ttl).Err() })
 }
 
 // Invalidate deletes keys.
@@ -213,7 +221,7 @@ func (c *Cache) Invalidate(ctx context.Context, keys ...string) error {
 	}
 	full := make([]string, len(keys))
 	for i, k := range keys {
-		full[i] = c.Key(k)
+		full[i] = c.Key(ctx, k)
 	}
 	return c.redisDo(ctx, "del", func(ctx context.Context) error {
 		// One DEL per key: in cluster mode keys may live on different slots.

@@ -54,7 +54,7 @@ func TestGetHitMissTTL(t *testing.T) {
 	if loads.Load() != 1 {
 		t.Errorf("loads = %d, want 1", loads.Load())
 	}
-	ttl, err := rdb.TTL(ctx, "dash:overview").Result()
+	ttl, err := rdb.TTL(ctx, "dash:org:none:overview").Result()
 	if err != nil || ttl <= 0 || ttl > 10*time.Second {
 		t.Errorf("ttl %v %v", ttl, err)
 	}

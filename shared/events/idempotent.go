@@ -9,7 +9,15 @@ import (
 	cloudevents "github.com/cloudevents/sdk-go/v2"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/sqalfn/sqal/shared/tenant"
 )
+
+// Beginner starts transactions: a *database.DB (which applies the organisation scope
+// of the context to them), a *pgxpool.Pool or a pgx.Tx.
+type Beginner interface {
+	Begin(ctx context.Context) (pgx.Tx, error)
+}
 
 // Idempotent wraps a consumer so that its effect and the (consumer, source, id)
 // record commit in one transaction: a repeated event (Knative delivers at least once)
@@ -22,8 +30,11 @@ import (
 // Only effects inside tx are covered; an effect outside the database (a Redis
 // publish, an HTTP call) must be idempotent itself.
 //
+// fn runs in the organisation scope of the event (OrganizationScope): with a
+// *database.DB as db, its transaction sees that organisation's rows only.
+//
 // The result is assignable to runtime.EventHandler.
-func Idempotent(db *pgxpool.Pool, consumer string,
+func Idempotent(db Beginner, consumer string,
 	fn func(ctx context.Context, tx pgx.Tx, e cloudevents.Event) error,
 ) func(ctx context.Context, e cloudevents.Event) error {
 	return func(ctx context.Context, e cloudevents.Event) error {
@@ -31,6 +42,11 @@ func Idempotent(db *pgxpool.Pool, consumer string,
 			return Permanent(errors.New("event without id or source"))
 		}
 		ctx = ContextWithTrace(ctx, e)
+		scope, err := OrganizationScope(e)
+		if err != nil {
+			return Permanent(err)
+		}
+		ctx = tenant.With(ctx, scope)
 		tx, err := db.Begin(ctx)
 		if err != nil {
 			return fmt.Errorf("%s: begin: %w", consumer, err)

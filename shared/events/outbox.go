@@ -29,6 +29,7 @@ func AddToOutbox(ctx context.Context, tx pgx.Tx, e cloudevents.Event) error {
 		return fmt.Errorf("outbox: invalid event %q: %w", e.ID(), err)
 	}
 	WithTraceContext(ctx, &e)
+	WithOrganization(ctx, &e)
 	if e.Time().IsZero() {
 		// The event time is when the fact happened, not when the relay got to it.
 		e.SetTime(time.Now())

@@ -125,7 +125,7 @@ func NewEnv(ctx context.Context, cfg Config, service string, needs Needs) (_ *En
 			return nil, nil, fmt.Errorf("open database: %w", err)
 		}
 		closers = append(closers, func(context.Context) error { pool.Close(); logger.Info("database pool closed"); return nil })
-		env.DB = pool
+		env.DB = database.NewDB(pool)
 		if _, err := database.RegisterMetrics(env.Meter, pool, service); err != nil {
 			return nil, nil, err
 		}

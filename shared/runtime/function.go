@@ -15,11 +15,11 @@ import (
 	"net/http"
 
 	cloudevents "github.com/cloudevents/sdk-go/v2"
-	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/redis/go-redis/v9"
 	"go.opentelemetry.io/otel/metric"
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/sqalfn/sqal/shared/database"
 	"github.com/sqalfn/sqal/shared/health"
 	"github.com/sqalfn/sqal/shared/telemetry"
 )
@@ -39,9 +39,11 @@ type Needs struct {
 
 // Env is what a function's setup receives. Fields the function did not ask for are nil.
 type Env struct {
-	Service   string // Knative service name, e.g. "sqal-api"
-	Logger    *slog.Logger
-	DB        *pgxpool.Pool
+	Service string // Knative service name, e.g. "sqal-api"
+	Logger  *slog.Logger
+	// DB applies the organisation scope of each context to its statements (row-level
+	// security); DB.Pool is the raw pool for what is not tenant data.
+	DB        *database.DB
 	Redis     redis.UniversalClient
 	Publisher Publisher
 	Meter     metric.Meter

@@ -148,7 +148,7 @@ func startRelay(ctx context.Context, env *Env) (stop func(), err error) {
 	if err := config.Load(ctx, nil, &cfg); err != nil {
 		return nil, fmt.Errorf("outbox relay config: %w", err)
 	}
-	relay := events.NewRelay(env.DB, env.Publisher, cfg, env.Logger.With("component", "outbox-relay"))
+	relay := events.NewRelay(env.DB.Pool, env.Publisher, cfg, env.Logger.With("component", "outbox-relay"))
 	rctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	done := make(chan struct{})
 	go func() {

@@ -9,6 +9,7 @@ import (
 
 	cloudevents "github.com/cloudevents/sdk-go/v2"
 
+	"github.com/sqalfn/sqal/shared/database"
 	"github.com/sqalfn/sqal/shared/events"
 	"github.com/sqalfn/sqal/shared/testenv"
 )
@@ -37,7 +38,7 @@ func TestOutboxRelayRunsWithTheFunction(t *testing.T) {
 	ctx := context.Background()
 	db := testenv.DB(t)
 	pub := &recordingPublisher{}
-	env := &Env{DB: db, Publisher: pub, Logger: slog.New(slog.DiscardHandler)}
+	env := &Env{DB: database.NewDB(db), Publisher: pub, Logger: slog.New(slog.DiscardHandler)}
 	stop, err := startRelay(ctx, env)
 	if err != nil {
 		t.Fatal(err)

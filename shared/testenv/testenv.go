@@ -50,18 +50,7 @@ const (
 // database (all migrations applied); the database is dropped when t ends.
 func DB(t testing.TB) *pgxpool.Pool {
 	t.Helper()
-	u := DBURL(t)
-	cfg, err := pgxpool.ParseConfig(u)
-	if err != nil {
-		t.Fatalf("testenv: parse database URL: %v", err)
-	}
-	cfg.MaxConns = 10
-	pool, err := pgxpool.NewWithConfig(context.Background(), cfg)
-	if err != nil {
-		t.Fatalf("testenv: open pool: %v", err)
-	}
-	t.Cleanup(pool.Close) // runs before the drop registered by DBURL
-	return pool
+	return open(t, DBURL(t))
 }
 
 // DBURL is DB but returns the connection URL of the fresh database.
@@ -73,6 +62,60 @@ func DBURL(t testing.TB) string {
 		t.Fatalf("testenv: %v", err)
 	}
 	return s.newDatabase(t, tmpl)
+}
+
+// AppRole is the role the functions connect as (migration 00060): not a superuser, not
+// a table owner, subject to row-level security.
+const AppRole = "sqal_app"
+
+// AppDB returns a pool on a fresh migrated database (like DB) connected as AppRole, so
+// the code under test runs under row-level security, and the owner's pool on the same
+// database for seeding and checking what the application cannot see.
+func AppDB(t testing.TB) (app, owner *pgxpool.Pool) {
+	t.Helper()
+	u := DBURL(t)
+	return open(t, AppURL(t, u)), open(t, u)
+}
+
+// AppURL returns dbURL (a URL from DBURL) with AppRole as the user. The test server
+// trusts local connections, so the role only needs LOGIN, granted here once.
+func AppURL(t testing.TB, dbURL string) string {
+	t.Helper()
+	s := server(t)
+	appLoginOnce.Do(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		_, appLoginErr = s.admin.Exec(ctx, "ALTER ROLE "+pgx.Identifier{AppRole}.Sanitize()+" LOGIN")
+	})
+	if appLoginErr != nil {
+		t.Fatalf("testenv: let %s log in: %v", AppRole, appLoginErr)
+	}
+	u, err := url.Parse(dbURL)
+	if err != nil || u.Scheme == "" {
+		return dbURL + " user=" + AppRole + " password=''"
+	}
+	u.User = url.User(AppRole)
+	return u.String()
+}
+
+var (
+	appLoginOnce sync.Once
+	appLoginErr  error
+)
+
+func open(t testing.TB, u string) *pgxpool.Pool {
+	t.Helper()
+	cfg, err := pgxpool.ParseConfig(u)
+	if err != nil {
+		t.Fatalf("testenv: parse database URL: %v", err)
+	}
+	cfg.MaxConns = 10
+	pool, err := pgxpool.NewWithConfig(context.Background(), cfg)
+	if err != nil {
+		t.Fatalf("testenv: open pool: %v", err)
+	}
+	t.Cleanup(pool.Close) // runs before the drop registered by DBURL
+	return pool
 }
 
 // EmptyDBURL returns the URL of a fresh database without any migration applied
