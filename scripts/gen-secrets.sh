@@ -10,7 +10,7 @@ cd "$(dirname "$0")/.."
 
 dir=k8s/secrets
 envfile=${SQAL_SECRETS_ENV:-$dir/.env}
-vars=(POSTGRES_PASSWORD KEYCLOAK_ADMIN_PASSWORD SQAL_DEMO_ADMIN_PASSWORD SQAL_DEMO_PASSWORD SQAL_BACKEND_CLIENT_SECRET)
+vars=(POSTGRES_PASSWORD APP_DB_PASSWORD KEYCLOAK_ADMIN_PASSWORD SQAL_DEMO_ADMIN_PASSWORD SQAL_DEMO_PASSWORD SQAL_BACKEND_CLIENT_SECRET)
 
 random() { # 32 hex characters: URL-safe, so it can sit inside a connection URL as it is
   od -An -N16 -tx1 /dev/urandom | tr -d ' \n'
@@ -24,6 +24,14 @@ if [ ! -f "$envfile" ]; then
   } > "$envfile"
   echo "gen-secrets: created $envfile with random values" >&2
 fi
+
+# A variable added since the file was created (APP_DB_PASSWORD, say) gets a random value.
+for v in "${vars[@]}"; do
+  if ! grep -q "^$v=" "$envfile"; then
+    echo "$v=$(random)" >> "$envfile"
+    echo "gen-secrets: added $v to $envfile" >&2
+  fi
+done
 
 # Read KEY=VALUE lines only (no shell evaluation of the file).
 declare -A val

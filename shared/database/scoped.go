@@ -32,6 +32,19 @@ type DB struct {
 // NewDB wraps pool.
 func NewDB(pool *pgxpool.Pool) *DB { return &DB{Pool: pool} }
 
+// RowSecurity reports whether the pool's role is subject to row-level security:
+// "enforced", or "bypassed" for a superuser or a BYPASSRLS role.
+func RowSecurity(ctx context.Context, pool *pgxpool.Pool) (string, error) {
+	var bypass bool
+	if err := pool.QueryRow(ctx, `SELECT rolsuper OR rolbypassrls FROM pg_roles WHERE rolname = current_user`).Scan(&bypass); err != nil {
+		return "", fmt.Errorf("read the database role's attributes: %w", err)
+	}
+	if bypass {
+		return "bypassed", nil
+	}
+	return "enforced", nil
+}
+
 // scopeSQL sets both settings transaction-locally (set_config's third argument).
 const scopeSQL = `SELECT set_config('app.organization_id', $1, true), set_config('app.all_organizations', $2, true)`
 

@@ -54,6 +54,12 @@ func TestAppRoleCannotBypassRLS(t *testing.T) {
 	if super || bypass {
 		t.Fatalf("application role: superuser=%v bypassrls=%v, want neither", super, bypass)
 	}
+	if got, err := database.RowSecurity(ctx, db.Pool); got != "enforced" || err != nil {
+		t.Fatalf("RowSecurity(app) = %q, %v", got, err)
+	}
+	if got, err := database.RowSecurity(ctx, testenv.DB(t)); got != "bypassed" || err != nil {
+		t.Fatalf("RowSecurity(superuser) = %q, %v", got, err)
+	}
 }
 
 func TestScopeDecidesWhatAQuerySees(t *testing.T) {

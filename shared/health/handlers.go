@@ -129,6 +129,7 @@ type Details struct {
 	Status             string // healthy | degraded | unhealthy
 	Service            string
 	AuthMode           string
+	RowSecurity        string
 	DatabaseConfigured bool
 	DatabaseConnected  bool
 	DatabaseError      string
@@ -141,7 +142,7 @@ type Details struct {
 // Details summarises the cached results: unhealthy when the database is down,
 // degraded when only the cache (or another non-critical check) is down.
 func (r *Registry) Details(_ context.Context) Details {
-	d := Details{Status: "healthy", Service: r.Service, AuthMode: r.AuthMode, Checks: r.Results()}
+	d := Details{Status: "healthy", Service: r.Service, AuthMode: r.AuthMode, RowSecurity: r.RowSecurity, Checks: r.Results()}
 	for _, res := range d.Checks {
 		switch res.Name {
 		case "database":
@@ -190,14 +191,18 @@ func (r *Registry) Legacy(w http.ResponseWriter, req *http.Request) {
 	if d.Status == "unhealthy" {
 		code = http.StatusServiceUnavailable
 	}
-	httpapi.JSON(w, code, map[string]any{
+	body := map[string]any{
 		"status":    d.Status,
 		"database":  connected(d.DatabaseConfigured, d.DatabaseConnected),
 		"cache":     connected(d.CacheConfigured, d.CacheConnected),
 		"service":   d.Service,
 		"auth_mode": d.AuthMode,
 		"timestamp": now(),
-	})
+	}
+	if d.RowSecurity != "" {
+		body["row_level_security"] = d.RowSecurity
+	}
+	httpapi.JSON(w, code, body)
 }
 
 // Detailed serves every probe's body at once.

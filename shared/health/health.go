@@ -60,6 +60,10 @@ type check struct {
 type Registry struct {
 	Service  string
 	AuthMode string // reported by /health (AUTH_MODE)
+	// RowSecurity is reported by /health: "enforced" when the database role is subject
+	// to row-level security, "bypassed" when it is a superuser or BYPASSRLS (organisations
+	// are then not isolated), empty without a database.
+	RowSecurity string
 
 	interval time.Duration
 	timeout  time.Duration

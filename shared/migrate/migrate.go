@@ -12,6 +12,7 @@ import (
 	"io"
 	"io/fs"
 	"log/slog"
+	"net/url"
 	"sort"
 
 	_ "github.com/jackc/pgx/v5/stdlib" // database/sql driver "pgx" for goose
@@ -198,4 +199,46 @@ func Fingerprint(fsys fs.FS) (string, error) {
 		h.Write([]byte{0})
 	}
 	return hex.EncodeToString(h.Sum(nil)), nil
+}
+
+// AppRole is the role the functions connect as (migration 00060 creates it NOLOGIN): not
+// a superuser, not the owner of any table, subject to row-level security.
+const AppRole = "sqal_app"
+
+// EnableAppLogin lets AppRole log in, with password when it is not empty (a server
+// that trusts local connections, like the laptop stack's, needs none). It runs after
+// the migrations, with the owner's URL: roles are global to a PostgreSQL cluster, so
+// this is deployment, not schema.
+func EnableAppLogin(ctx context.Context, databaseURL, password string) error {
+	db, err := sql.Open("pgx", databaseURL)
+	if err != nil {
+		return fmt.Errorf("open database: %w", err)
+	}
+	defer db.Close()
+	// ALTER ROLE takes no bind parameters: quote the password with format('%L').
+	var stmt string
+	if password == "" {
+		stmt = "ALTER ROLE " + AppRole + " LOGIN"
+	} else if err := db.QueryRowContext(ctx, `SELECT format('ALTER ROLE %I LOGIN PASSWORD %L', $1::text, $2::text)`,
+		AppRole, password).Scan(&stmt); err != nil {
+		return fmt.Errorf("prepare login of %s: %w", AppRole, err)
+	}
+	if _, err := db.ExecContext(ctx, stmt); err != nil {
+		return fmt.Errorf("let %s log in: %w", AppRole, err)
+	}
+	return nil
+}
+
+// AppURL is databaseURL with AppRole (and password) as its user.
+func AppURL(databaseURL, password string) (string, error) {
+	u, err := url.Parse(databaseURL)
+	if err != nil || u.Scheme == "" {
+		return "", fmt.Errorf("database URL is not a URL (postgres://...)")
+	}
+	if password == "" {
+		u.User = url.User(AppRole)
+	} else {
+		u.User = url.UserPassword(AppRole, password)
+	}
+	return u.String(), nil
 }

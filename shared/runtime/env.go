@@ -130,7 +130,15 @@ func NewEnv(ctx context.Context, cfg Config, service string, needs Needs) (_ *En
 			return nil, nil, err
 		}
 		env.Health.Add("database", true, database.Check(pool))
-		logger.Info("database connected", "database", cfg.Database)
+		rls, err := database.RowSecurity(ctx, pool)
+		if err != nil {
+			return nil, nil, err
+		}
+		env.Health.RowSecurity = rls
+		logger.Info("database connected", "database", cfg.Database, "row_level_security", rls)
+		if rls != "enforced" {
+			logger.Warn("the database role bypasses row-level security: organisations are not isolated; connect as sqal_app (migration 00060)")
+		}
 	}
 	if needs.Redis {
 		rdb, err := cache.NewClient(cfg.Redis)

@@ -66,7 +66,7 @@ func DBURL(t testing.TB) string {
 
 // AppRole is the role the functions connect as (migration 00060): not a superuser, not
 // a table owner, subject to row-level security.
-const AppRole = "sqal_app"
+const AppRole = migrate.AppRole
 
 // AppDB returns a pool on a fresh migrated database (like DB) connected as AppRole, so
 // the code under test runs under row-level security, and the owner's pool on the same
@@ -85,17 +85,16 @@ func AppURL(t testing.TB, dbURL string) string {
 	appLoginOnce.Do(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 		defer cancel()
-		_, appLoginErr = s.admin.Exec(ctx, "ALTER ROLE "+pgx.Identifier{AppRole}.Sanitize()+" LOGIN")
+		appLoginErr = migrate.EnableAppLogin(ctx, s.adminURL, "")
 	})
 	if appLoginErr != nil {
-		t.Fatalf("testenv: let %s log in: %v", AppRole, appLoginErr)
+		t.Fatalf("testenv: %v", appLoginErr)
 	}
-	u, err := url.Parse(dbURL)
-	if err != nil || u.Scheme == "" {
-		return dbURL + " user=" + AppRole + " password=''"
+	u, err := migrate.AppURL(dbURL, "")
+	if err != nil {
+		t.Fatalf("testenv: %v", err)
 	}
-	u.User = url.User(AppRole)
-	return u.String()
+	return u
 }
 
 var (

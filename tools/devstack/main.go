@@ -86,7 +86,8 @@ func realMain(ctx context.Context) error {
 	}
 
 	// Servers.
-	if rcfg.Database.URL == "" {
+	ownStack := rcfg.Database.URL == ""
+	if ownStack {
 		dir := filepath.Join(root, cfg.DataDir, "postgres")
 		if cfg.Fresh {
 			_ = os.RemoveAll(dir)
@@ -116,6 +117,17 @@ func realMain(ctx context.Context) error {
 	}
 	if err := migrate.Up(ctx, rcfg.Database.URL, migrate.WithLogger(log)); err != nil {
 		return fmt.Errorf("migrate: %w", err)
+	}
+	if ownStack {
+		// The functions connect as the application role, as in the cluster, so row-level
+		// security isolates organisations here too (the local server trusts local
+		// connections: no password). With DATABASE_URL given, that URL is used as is.
+		if err := migrate.EnableAppLogin(ctx, rcfg.Database.URL, ""); err != nil {
+			return err
+		}
+		if rcfg.Database.URL, err = migrate.AppURL(rcfg.Database.URL, ""); err != nil {
+			return err
+		}
 	}
 
 	// One set of dependencies shared by every function of the process.
@@ -156,7 +168,7 @@ func realMain(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("load triggers: %w", err)
 	}
-	bus, err = localbus.New(localbus.Options{Triggers: triggers, Handlers: handlers, DB: env.DB, Logger: env.Logger.With("component", "localbus")})
+	bus, err = localbus.New(localbus.Options{Triggers: triggers, Handlers: handlers, DB: env.DB.Pool, Logger: env.Logger.With("component", "localbus")})
 	if err != nil {
 		return err
 	}
@@ -167,7 +179,7 @@ func realMain(ctx context.Context) error {
 	}()
 	log.Info("event bus ready", "subscriptions", bus.Subscriptions())
 
-	relay := events.NewRelay(env.DB, bus, cfg.Relay, env.Logger.With("component", "relay"))
+	relay := events.NewRelay(env.DB.Pool, bus, cfg.Relay, env.Logger.With("component", "relay"))
 	relayCtx, stopRelay := context.WithCancel(context.WithoutCancel(ctx))
 	relayDone := make(chan error, 1)
 	go func() { relayDone <- relay.Run(relayCtx) }()

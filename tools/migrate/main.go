@@ -8,6 +8,9 @@
 //	migrate redo          roll back the last migration and apply it again
 //	migrate status        list migrations with their state
 //	migrate version       print the current version
+//
+// With APP_DB_PASSWORD set, `up` also lets the application role sqal_app (migration
+// 00060) log in with that password: the functions connect as it.
 package main
 
 import (
@@ -57,7 +60,18 @@ func realMain(ctx context.Context, args []string, out io.Writer) error {
 	case "up":
 		res, err := m.Up(ctx)
 		printResults(out, res)
-		return err
+		if err != nil {
+			return err
+		}
+		// The functions connect as the application role (row-level security applies to
+		// it); a deployment that gives its password here lets it log in.
+		if pw := os.Getenv("APP_DB_PASSWORD"); pw != "" {
+			if err := migrate.EnableAppLogin(ctx, url, pw); err != nil {
+				return err
+			}
+			fmt.Fprintf(out, "role %s can log in\n", migrate.AppRole)
+		}
+		return nil
 	case "down":
 		res, err := m.Down(ctx)
 		if res != nil {
