@@ -122,8 +122,19 @@ func (d *DevIssuer) Issuer() string { return d.issuer }
 // PublicKeys is the JWKS of the issuer.
 func (d *DevIssuer) PublicKeys() jwk.Set { return d.public }
 
-// Mint signs a token for a demo user, valid for ttl (0: one hour).
+// Mint signs a token for a demo user of the default organisation, valid for ttl (0: one
+// hour).
 func (d *DevIssuer) Mint(username string, ttl time.Duration) (string, error) {
+	return d.MintFor(username, DefaultOrganizationID, ttl)
+}
+
+// MintFor is Mint for a demo user placed in organisation org (a uuid): how the local
+// stack and the tests act as another tenant.
+func (d *DevIssuer) MintFor(username, org string, ttl time.Duration) (string, error) {
+	org, err := tenant.Parse(org)
+	if err != nil {
+		return "", err
+	}
 	u, ok := DevUsers[username]
 	if !ok {
 		return "", fmt.Errorf("unknown demo user %q", username)
@@ -150,7 +161,7 @@ func (d *DevIssuer) Mint(username string, ttl time.Duration) (string, error) {
 		Claim("name", u.GivenName+" "+u.FamilyName).
 		Claim("realm_access", map[string]any{"roles": u.Roles}).
 		Claim("resource_access", map[string]any{d.clientID: map[string]any{"roles": nonNil(u.ClientRoles)}}).
-		Claim("organization_id", DefaultOrganizationID).
+		Claim("organization_id", org).
 		Build()
 	if err != nil {
 		return "", fmt.Errorf("build dev token: %w", err)
@@ -171,7 +182,7 @@ func nonNil(s []string) []string {
 
 // Handler serves, under the issuer's path prefix (e.g. /api/dev):
 //
-//	GET <prefix>/token?user=admin            {"access_token","token_type","expires_in"}
+//	GET <prefix>/token?user=admin[&organization_id=<uuid>]  {"access_token","token_type","expires_in"}
 //	GET <prefix>/users                       the demo users and their roles
 //	GET <prefix>/.well-known/openid-configuration, <prefix>/jwks
 func (d *DevIssuer) Handler(prefix string) http.Handler {
@@ -182,7 +193,15 @@ func (d *DevIssuer) Handler(prefix string) http.Handler {
 		if user == "" {
 			user = "admin"
 		}
-		tok, err := d.Mint(user, 0)
+		org := r.URL.Query().Get("organization_id")
+		if org == "" {
+			org = DefaultOrganizationID
+		}
+		if _, err := tenant.Parse(org); err != nil {
+			httpapi.Detail(w, http.StatusBadRequest, "organization_id: "+err.Error())
+			return
+		}
+		tok, err := d.MintFor(user, org, 0)
 		if err != nil {
 			httpapi.Detail(w, http.StatusNotFound, err.Error())
 			return

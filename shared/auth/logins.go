@@ -10,7 +10,6 @@ import (
 	"sync"
 	"time"
 
-
 	"github.com/sqalfn/sqal/shared/audit"
 	"github.com/sqalfn/sqal/shared/database"
 	"github.com/sqalfn/sqal/shared/tenant"

@@ -8,7 +8,6 @@ import (
 	"net/http"
 	"strings"
 
-
 	"github.com/sqalfn/sqal/shared/audit"
 	"github.com/sqalfn/sqal/shared/database"
 	"github.com/sqalfn/sqal/shared/httpapi"
