@@ -17,10 +17,9 @@ import (
 	"strings"
 	"time"
 
-	"github.com/jackc/pgx/v5/pgxpool"
-
 	"github.com/sqalfn/sqal/shared/audit"
 	"github.com/sqalfn/sqal/shared/config"
+	"github.com/sqalfn/sqal/shared/database"
 	"github.com/sqalfn/sqal/shared/events"
 	"github.com/sqalfn/sqal/shared/httpapi"
 	"github.com/sqalfn/sqal/shared/ml"
@@ -53,7 +52,7 @@ func setup(ctx context.Context, env *runtime.Env) (http.Handler, error) {
 
 // API holds the handlers' dependencies.
 type API struct {
-	db  *pgxpool.Pool
+	db  *database.DB
 	reg *ml.Registry
 	svc *ml.Service
 	log *slog.Logger
@@ -84,7 +83,13 @@ func (a *API) routes() []route {
 }
 
 // New builds the handler.
-func New(db *pgxpool.Pool, cfg Config, logger *slog.Logger) (http.Handler, error) {
+//
+// Organisations: every statement goes through db in the scope the auth middleware put
+// in the request context. Predictions, operator labels and the samples they name are
+// tenant data: a request sees and changes its organisation's rows only (another
+// organisation's sample is "not found"). The model registry, training jobs and datasets
+// are global: one quality model for every organisation.
+func New(db *database.DB, cfg Config, logger *slog.Logger) (http.Handler, error) {
 	if db == nil {
 		return nil, errors.New("ai-api: database pool required")
 	}

@@ -13,6 +13,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	aiapi "github.com/sqalfn/sqal/functions/ai-api"
+	"github.com/sqalfn/sqal/shared/database"
 	"github.com/sqalfn/sqal/shared/events"
 	"github.com/sqalfn/sqal/shared/features"
 	"github.com/sqalfn/sqal/shared/ml"
@@ -34,7 +35,7 @@ func setup(t *testing.T, n int) *env {
 	if err := synth.Insert(context.Background(), db, samples, time.Now().UTC()); err != nil {
 		t.Fatal(err)
 	}
-	h, err := aiapi.New(db, aiapi.Config{ModelRefresh: time.Millisecond}, nil)
+	h, err := aiapi.New(database.NewDB(db), aiapi.Config{ModelRefresh: time.Millisecond}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -296,22 +296,21 @@ func (a *API) putLabel(w http.ResponseWriter, r *http.Request) {
 		httpapi.WriteValidation(w, items...)
 		return
 	}
-	ctx := r.Context()
-	var exists bool
-	if err := a.db.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM sensor_samples WHERE sample_id = $1)`, req.SampleID).Scan(&exists); err != nil {
-		a.fail(w, r, fmt.Errorf("look up sample: %w", err))
-		return
-	}
-	if !exists {
-		detail(w, http.StatusNotFound, "Sample not found: "+req.SampleID)
-		return
-	}
-	_, err := a.db.Exec(ctx, `INSERT INTO sample_labels (sample_id, grade, score, labelled_by, note) VALUES ($1, $2, $3, $4, $5)
+	// The label goes with its sample, in the sample's organisation: a sample the
+	// request's scope does not show (unknown, or another organisation's) is not found and
+	// nothing is written. The organisation is the sample's rather than the column
+	// default, which under the cross-organisation scope would be the default one.
+	tag, err := a.db.Exec(r.Context(), `INSERT INTO sample_labels (sample_id, grade, score, labelled_by, note, organization_id)
+		SELECT s.sample_id, $2::text, $3::float8, $4::text, $5::text, s.organization_id FROM sensor_samples s WHERE s.sample_id = $1
 		ON CONFLICT (sample_id) DO UPDATE SET grade = EXCLUDED.grade, score = EXCLUDED.score,
 			labelled_by = EXCLUDED.labelled_by, note = EXCLUDED.note, updated_at = now()`,
 		req.SampleID, req.Grade, req.Score, req.LabelledBy, req.Note)
 	if err != nil {
 		a.fail(w, r, fmt.Errorf("store label: %w", err))
+		return
+	}
+	if tag.RowsAffected() == 0 {
+		detail(w, http.StatusNotFound, "Sample not found: "+req.SampleID)
 		return
 	}
 	a.record(r, audit.ActionUpdate, "sample_label", req.SampleID, fmt.Sprintf("Grade opérateur %s", req.Grade), "")

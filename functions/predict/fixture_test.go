@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/sqalfn/sqal/functions/predict"
+	"github.com/sqalfn/sqal/shared/database"
 	"github.com/sqalfn/sqal/shared/ml"
 	"github.com/sqalfn/sqal/shared/sample"
 	"github.com/sqalfn/sqal/shared/sample/fixtures"
@@ -21,7 +22,7 @@ import (
 func TestCapturedFrameGetsAPrediction(t *testing.T) {
 	db := testenv.DB(t)
 	ctx := context.Background()
-	srv, err := predict.New(ctx, db, predict.Config{Models: []string{ml.QualityModel}, RefreshInterval: time.Hour}, nil)
+	srv, err := predict.New(ctx, database.NewDB(db), predict.Config{Models: []string{ml.QualityModel}, RefreshInterval: time.Hour}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

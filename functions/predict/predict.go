@@ -23,14 +23,15 @@ import (
 
 	cloudevents "github.com/cloudevents/sdk-go/v2"
 	cehttp "github.com/cloudevents/sdk-go/v2/protocol/http"
-	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/sqalfn/sqal/shared/config"
+	"github.com/sqalfn/sqal/shared/database"
 	"github.com/sqalfn/sqal/shared/events"
 	"github.com/sqalfn/sqal/shared/features"
 	"github.com/sqalfn/sqal/shared/ml"
 	"github.com/sqalfn/sqal/shared/runtime"
 	"github.com/sqalfn/sqal/shared/sample"
+	"github.com/sqalfn/sqal/shared/tenant"
 )
 
 // Function is the predict step.
@@ -74,7 +75,12 @@ type Server struct {
 
 // New builds the handler and loads the configured models (a model that cannot be
 // loaded yet leaves the server unready, not failed: readiness reports it).
-func New(ctx context.Context, db *pgxpool.Pool, cfg Config, logger *slog.Logger) (*Server, error) {
+//
+// Organisations: the model registry is global (one model for every organisation); the
+// samples read and the predictions written are tenant data, accessed through db in the
+// scope of each request (the auth middleware's, for /v2/*) or event (its organizationid
+// extension, for "/").
+func New(ctx context.Context, db *database.DB, cfg Config, logger *slog.Logger) (*Server, error) {
 	if logger == nil {
 		logger = slog.Default()
 	}
@@ -141,8 +147,16 @@ func (s *Server) serveEvent(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// Handle processes one CloudEvent.
+// Handle processes one CloudEvent, in the organisation scope of the event (its
+// organizationid extension; the default organisation without one): the sample is read
+// and its prediction stored in that organisation only, and sqal.prediction.created
+// carries it on.
 func (s *Server) Handle(ctx context.Context, e cloudevents.Event) error {
+	scope, err := events.OrganizationScope(e)
+	if err != nil {
+		return events.Permanent(fmt.Errorf("predict: %w", err))
+	}
+	ctx = tenant.With(ctx, scope)
 	switch e.Type() {
 	case sample.TypeStored:
 		var d sample.StoredEvent

@@ -15,6 +15,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/sqalfn/sqal/functions/predict"
+	"github.com/sqalfn/sqal/shared/database"
 	"github.com/sqalfn/sqal/shared/events"
 	"github.com/sqalfn/sqal/shared/features"
 	"github.com/sqalfn/sqal/shared/ml"
@@ -36,7 +37,7 @@ func setup(t *testing.T, n int) *env {
 	if err := synth.Insert(context.Background(), db, samples, time.Now().UTC()); err != nil {
 		t.Fatal(err)
 	}
-	srv, err := predict.New(context.Background(), db, predict.Config{Models: []string{ml.QualityModel}, RefreshInterval: time.Hour}, nil)
+	srv, err := predict.New(context.Background(), database.NewDB(db), predict.Config{Models: []string{ml.QualityModel}, RefreshInterval: time.Hour}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

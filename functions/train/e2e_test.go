@@ -10,6 +10,7 @@ import (
 	cloudevents "github.com/cloudevents/sdk-go/v2"
 
 	aiapi "github.com/sqalfn/sqal/functions/ai-api"
+	"github.com/sqalfn/sqal/shared/database"
 	"github.com/sqalfn/sqal/shared/ml"
 )
 
@@ -19,7 +20,7 @@ import (
 func TestTrainingStartedOverHTTP(t *testing.T) {
 	db, tr := setup(t, 1500)
 	ctx := context.Background()
-	api, err := aiapi.New(db, aiapi.Config{}, nil)
+	api, err := aiapi.New(database.NewDB(db), aiapi.Config{}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -22,13 +22,14 @@ import (
 
 	cloudevents "github.com/cloudevents/sdk-go/v2"
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/sqalfn/sqal/shared/config"
+	"github.com/sqalfn/sqal/shared/database"
 	"github.com/sqalfn/sqal/shared/events"
 	"github.com/sqalfn/sqal/shared/features"
 	"github.com/sqalfn/sqal/shared/ml"
 	"github.com/sqalfn/sqal/shared/runtime"
+	"github.com/sqalfn/sqal/shared/tenant"
 )
 
 // Function is the train step.
@@ -64,14 +65,15 @@ func setup(ctx context.Context, env *runtime.Env) (runtime.EventHandler, error) 
 
 // Trainer runs training jobs.
 type Trainer struct {
-	db  *pgxpool.Pool
+	db  *database.DB
 	cfg Config
 	reg *ml.Registry
 	log *slog.Logger
 }
 
-// New returns a Trainer.
-func New(db *pgxpool.Pool, cfg Config, logger *slog.Logger) *Trainer {
+// New returns a Trainer. Jobs, datasets and the registry are global (no organisation);
+// the samples and labels a job learns from are every organisation's (Run).
+func New(db *database.DB, cfg Config, logger *slog.Logger) *Trainer {
 	if logger == nil {
 		logger = slog.Default()
 	}
@@ -121,7 +123,13 @@ var ErrJobNotFound = errors.New("training job not found")
 
 // Run claims and runs one job. It returns nil when the job is not claimable (already
 // running elsewhere, completed or failed): the event is then a duplicate.
+//
+// The job runs in the cross-organisation scope, whatever organisation asked for it (the
+// event's organizationid): there is one quality model for every organisation, trained
+// on every organisation's samples and operator labels. Nothing it writes is tenant data
+// (training_jobs, datasets, ai_models), and its model events name no organisation.
 func (t *Trainer) Run(ctx context.Context, jobID string) error {
+	ctx = tenant.With(ctx, tenant.All())
 	j, claimed, err := t.claim(ctx, jobID)
 	if err != nil {
 		return err

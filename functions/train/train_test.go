@@ -11,6 +11,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/sqalfn/sqal/functions/train"
+	"github.com/sqalfn/sqal/shared/database"
 	"github.com/sqalfn/sqal/shared/events"
 	"github.com/sqalfn/sqal/shared/features"
 	"github.com/sqalfn/sqal/shared/ml"
@@ -24,7 +25,7 @@ func setup(t *testing.T, n int) (*pgxpool.Pool, *train.Trainer) {
 	if err := synth.Insert(context.Background(), db, synth.New(5).Batch(n), time.Now().UTC()); err != nil {
 		t.Fatal(err)
 	}
-	return db, train.New(db, train.Config{MaxSamples: 5000}, nil)
+	return db, train.New(database.NewDB(db), train.Config{MaxSamples: 5000}, nil)
 }
 
 func newJob(t *testing.T, db *pgxpool.Pool, modelType string, epochs int, autoPromote bool, cfg string) string {

@@ -18,7 +18,8 @@ type DatasetInfo struct {
 
 // LoadDataset reads the labelled samples of a window: features from sensor_samples,
 // labels from the operator's verdict (sample_labels) when there is one, else from the
-// device's fusion grade and score.
+// device's fusion grade and score. Both tables are tenant data: q reads what the scope
+// of ctx shows (the train step asks for every organisation, tenant.All).
 func LoadDataset(ctx context.Context, q features.Querier, l features.Loader, w features.Window) (Dataset, DatasetInfo, error) {
 	type label struct {
 		grade string

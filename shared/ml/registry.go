@@ -11,7 +11,6 @@ import (
 	cloudevents "github.com/cloudevents/sdk-go/v2"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
-	"github.com/jackc/pgx/v5/pgxpool"
 )
 
 // Registry statuses (ai_models.status).
@@ -86,7 +85,10 @@ func scanRecord(row pgx.Row) (Record, error) {
 
 // Registry is the model registry over ai_models and an artefact Store.
 type Registry struct {
-	DB     *pgxpool.Pool
+	// DB is the functions' *database.DB: the registry tables are not tenant data (one
+	// quality model for every organisation), but the Service reads samples and writes
+	// predictions through it in the organisation scope of each context.
+	DB     DB
 	Store  Store
 	Outbox Outbox // nil: no events (tests, tools)
 	Source string // CloudEvents source of the events it emits
@@ -97,6 +99,16 @@ type Querier interface {
 	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
 	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
 	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
+}
+
+// DB is what the registry and the Service need from the database: in the functions the
+// scoped *database.DB (shared/database), which runs every statement and transaction in
+// the organisation scope of its context (row-level security on sensor_samples and
+// predictions); a plain pool only where row-level security does not apply (tools and
+// tests connected as the owner).
+type DB interface {
+	Querier
+	Begin(ctx context.Context) (pgx.Tx, error)
 }
 
 // Get returns a model by id (ErrModelNotFound for an unknown or malformed id).

@@ -13,6 +13,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/sqalfn/sqal/shared/features"
+	"github.com/sqalfn/sqal/shared/tenant"
 )
 
 // Service predicts with the active models: it caches each active model in memory,
@@ -218,15 +219,21 @@ func (s *Service) predict(ctx context.Context, served Served, sampleID, source, 
 	if served.ID != "" {
 		modelID = &served.ID
 	}
+	// The prediction belongs to the sample's organisation, named explicitly rather than
+	// left to the column default (the transaction's organisation): under the
+	// cross-organisation scope (super_admin) the default would be the default
+	// organisation. The sample was just read in this scope, so it is visible here too.
+	var org string
 	err = pgx.BeginFunc(ctx, s.Registry.DB, func(tx pgx.Tx) error {
 		err := tx.QueryRow(ctx, `INSERT INTO predictions (sample_id, device_id, model_name, model_version, score,
 				grade, explanations, model_id, predicted_class, confidence, probabilities, inference_time_ms,
-				anomaly_score, is_anomaly, feature_version, source)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $6, $9, $10, $11, $12, $13, $14, $15)
+				anomaly_score, is_anomaly, feature_version, source, organization_id)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $6, $9, $10, $11, $12, $13, $14, $15,
+				(SELECT organization_id FROM sensor_samples WHERE sample_id = $16))
 			ON CONFLICT (sample_id, model_name, model_version) DO NOTHING
-			RETURNING id::text, predicted_at`,
+			RETURNING id::text, predicted_at, organization_id::text`,
 			sampleID, smp.DeviceID, m.Name, m.Version, p.Score, p.Grade, expl, modelID, p.Confidence, probs,
-			elapsed, anomalyScore, isAnomaly, m.FeatureVersion, source).Scan(&out.PredictionID, &out.PredictedAt)
+			elapsed, anomalyScore, isAnomaly, m.FeatureVersion, source, sampleID).Scan(&out.PredictionID, &out.PredictedAt, &org)
 		if errors.Is(err, pgx.ErrNoRows) {
 			return nil // already predicted: read it back below
 		}
@@ -234,7 +241,7 @@ func (s *Service) predict(ctx context.Context, served Served, sampleID, source, 
 			return fmt.Errorf("store prediction of %s: %w", sampleID, err)
 		}
 		out.Created = true
-		return s.emit(ctx, tx, out.PredictionEvent, site)
+		return s.emit(ctx, tx, out.PredictionEvent, site, org)
 	})
 	if err != nil {
 		return Stored{}, err
@@ -255,11 +262,17 @@ const (
 	ExtSite   = "sqalsite"
 )
 
-func (s *Service) emit(ctx context.Context, tx pgx.Tx, p PredictionEvent, site string) error {
+// emit queues sqal.prediction.created; org (the prediction's organisation) goes on the
+// event as the organizationid extension whatever the scope of ctx, so consumers act
+// for the sample's organisation even when a super administrator asked.
+func (s *Service) emit(ctx context.Context, tx pgx.Tx, p PredictionEvent, site, org string) error {
 	if s.Registry.Outbox == nil {
 		return nil
 	}
 	e := cloudevents.NewEvent()
+	if org != "" {
+		e.SetExtension(tenant.EventExtension, org)
+	}
 	e.SetID(PredictionEventID(p.SampleID, p.ModelName, p.ModelVersion))
 	e.SetType(TypePredictionCreated)
 	e.SetSource(s.Source)

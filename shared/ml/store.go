@@ -6,7 +6,6 @@ import (
 	"fmt"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgxpool"
 )
 
 // Store keeps model artefacts. The registry only ever goes through this interface, so
@@ -21,8 +20,9 @@ type Store interface {
 // ErrNoArtefact is returned by Store.Get for a model without an artefact.
 var ErrNoArtefact = errors.New("model has no artefact")
 
-// PGStore is the Store over the ai_model_artefacts table.
-type PGStore struct{ DB *pgxpool.Pool }
+// PGStore is the Store over the ai_model_artefacts table (not tenant data: any scope
+// reads and writes it).
+type PGStore struct{ DB Querier }
 
 // Put implements Store.
 func (s PGStore) Put(ctx context.Context, modelID string, data []byte) error {

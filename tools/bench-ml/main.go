@@ -40,6 +40,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/sqalfn/sqal/functions/predict"
+	"github.com/sqalfn/sqal/shared/database"
 	"github.com/sqalfn/sqal/shared/events"
 	"github.com/sqalfn/sqal/shared/features"
 	"github.com/sqalfn/sqal/shared/localstack"
@@ -231,7 +232,7 @@ func benchPredict(ctx context.Context, pool *pgxpool.Pool, o options) ([]row, er
 	}
 	// The relay is not running here: keep the outbox from growing into the measure.
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
-	srv, err := predict.New(ctx, pool, predict.Config{Models: []string{ml.QualityModel}, RefreshInterval: time.Hour}, quiet)
+	srv, err := predict.New(ctx, database.NewDB(pool), predict.Config{Models: []string{ml.QualityModel}, RefreshInterval: time.Hour}, quiet)
 	if err != nil {
 		return nil, err
 	}
