@@ -4,6 +4,12 @@
 // and its verification, settings, and organisations. Every change is audited
 // (shared/audit). Both trailing-slash spellings of every path are served, no redirect
 // (backend-new §0.3).
+//
+// Organisations (migration 00060, shared/auth README "Organisations and row-level
+// security"): every query runs with the scope the auth middleware put in the request
+// context, so the database shows a caller only its organisation's devices, credentials,
+// calibrations, users, audit rows and organisation (a super_admin: all of them). Another
+// organisation's resource is "not found"; settings are global.
 package adminapi
 
 import (
@@ -16,10 +22,9 @@ import (
 	"strings"
 	"time"
 
-	"github.com/jackc/pgx/v5/pgxpool"
-
 	"github.com/sqalfn/sqal/shared/audit"
 	"github.com/sqalfn/sqal/shared/config"
+	"github.com/sqalfn/sqal/shared/database"
 	"github.com/sqalfn/sqal/shared/httpapi"
 	"github.com/sqalfn/sqal/shared/runtime"
 )
@@ -40,7 +45,7 @@ const onlineWindow = 90 * time.Second
 
 // API holds the dependencies of the handlers.
 type API struct {
-	db       *pgxpool.Pool
+	db       *database.DB // every statement in the scope of its context
 	log      *slog.Logger
 	now      func() time.Time
 	keycloak *keycloakSync // nil: users mirrored from logins only
@@ -70,8 +75,9 @@ func setup(ctx context.Context, env *runtime.Env) (http.Handler, error) {
 	return New(env.DB, Options{Logger: env.Logger, Keycloak: cfg.Keycloak})
 }
 
-// New builds the admin-api handler.
-func New(db *pgxpool.Pool, o Options) (http.Handler, error) {
+// New builds the admin-api handler. Handlers query db in the organisation scope of the
+// request (tenant.From; the auth middleware sets it): serve them behind it.
+func New(db *database.DB, o Options) (http.Handler, error) {
 	if db == nil {
 		return nil, errors.New("admin-api: database pool required")
 	}
@@ -139,6 +145,12 @@ func (a *API) fail(w http.ResponseWriter, r *http.Request, err error) {
 	var ve *httpapi.ValidationError
 	if errors.As(err, &se) || errors.As(err, &ve) {
 		httpapi.Fail(w, r, err)
+		return
+	}
+	if isRLSViolation(err) {
+		// A write the row-level security policy refused: a row of another organisation.
+		a.log.WarnContext(r.Context(), "admin-api write outside the caller's organisation refused", "path", r.URL.Path, "error", err)
+		httpapi.Detail(w, http.StatusForbidden, errOtherOrganization)
 		return
 	}
 	a.log.ErrorContext(r.Context(), "admin-api request failed", "path", r.URL.Path, "error", err)

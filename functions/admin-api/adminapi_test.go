@@ -14,6 +14,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/sqalfn/sqal/shared/auth"
+	"github.com/sqalfn/sqal/shared/database"
 	"github.com/sqalfn/sqal/shared/openapi"
 	"github.com/sqalfn/sqal/shared/testenv"
 )
@@ -22,16 +23,19 @@ var now = time.Date(2026, 11, 27, 10, 30, 0, 0, time.UTC)
 
 type testAPI struct {
 	t      *testing.T
-	db     *pgxpool.Pool
+	db     *pgxpool.Pool // the owner's: seeds and checks, outside row-level security
 	h      http.Handler
 	tokens map[string]string // one token (one session) per user
+	orgs   map[string]string // user -> organisation of its token (default: the default one)
 }
 
 // newTestAPI serves admin-api behind the real auth middleware in mode (the dev
-// issuer trusted so tests can mint tokens).
+// issuer trusted so tests can mint tokens), connected as the application role: under
+// row-level security, as deployed.
 func newTestAPI(t *testing.T, mode string) *testAPI {
 	t.Helper()
-	db := testenv.DB(t)
+	app, owner := testenv.AppDB(t)
+	db := database.NewDB(app)
 	h, err := New(db, Options{Now: func() time.Time { return now }})
 	if err != nil {
 		t.Fatal(err)
@@ -40,7 +44,7 @@ func newTestAPI(t *testing.T, mode string) *testAPI {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &testAPI{t: t, db: db, h: mw(h), tokens: map[string]string{}}
+	return &testAPI{t: t, db: owner, h: mw(h), tokens: map[string]string{}, orgs: map[string]string{}}
 }
 
 func authConfig(mode string) auth.Config {
@@ -49,13 +53,16 @@ func authConfig(mode string) auth.Config {
 		DevIssuerAllowEnforce: true, DevIssuerURL: "http://localhost:8000/api/dev"}
 }
 
-func token(t *testing.T, user string) string {
+func token(t *testing.T, user, org string) string {
 	t.Helper()
 	dev, err := auth.SharedDevIssuer(authConfig(auth.ModeEnforce))
 	if err != nil {
 		t.Fatal(err)
 	}
-	tok, err := dev.Mint(user, time.Minute)
+	if org == "" {
+		org = auth.DefaultOrganizationID
+	}
+	tok, err := dev.MintFor(user, org, time.Minute)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -69,9 +76,13 @@ func (ta *testAPI) exec(sql string, args ...any) {
 	}
 }
 
-// call sends a request as user ("" = no token) and decodes the JSON answer.
+// call sends a request as user ("" = no token; "name@org" = the demo user name in
+// organisation org) and decodes the JSON answer.
 func (ta *testAPI) call(user, method, target, body string) (int, map[string]any, []byte) {
 	ta.t.Helper()
+	if name, org, ok := strings.Cut(user, "@"); ok && ta.tokens[user] == "" {
+		ta.tokens[user] = token(ta.t, name, org)
+	}
 	var rd io.Reader
 	if body != "" {
 		rd = strings.NewReader(body)
@@ -80,7 +91,7 @@ func (ta *testAPI) call(user, method, target, body string) (int, map[string]any,
 	req.RemoteAddr = "192.0.2.7:4444"
 	if user != "" {
 		if ta.tokens[user] == "" {
-			ta.tokens[user] = token(ta.t, user)
+			ta.tokens[user] = token(ta.t, user, ta.orgs[user])
 		}
 		req.Header.Set("Authorization", "Bearer "+ta.tokens[user])
 	}
@@ -138,11 +149,14 @@ func TestDevices(t *testing.T) {
 		t.Fatalf("patched: %v", m)
 	}
 	ta.want("", "PATCH", "/api/admin/devices/ESP32_LS_01", `{"status": "bogus"}`, 422)
-	ta.want("", "PATCH", "/api/admin/devices/ESP32_LS_01", `{"organization_id": "00000000-0000-4000-8000-00000000dead"}`, 404)
+	// The anonymous caller of open mode acts for the default organisation: moving a
+	// device elsewhere is the super_admin's (TestTenantIsolationAdmin).
+	ta.want("", "PATCH", "/api/admin/devices/ESP32_LS_01", `{"organization_id": "00000000-0000-4000-8000-00000000dead"}`, 403)
+	ta.want("", "PATCH", "/api/admin/devices/ESP32_LS_01", `{"organization_id": "`+auth.DefaultOrganizationID+`"}`, 200)
 	ta.want("", "DELETE", "/api/admin/devices/ESP32_NEW", "", 200)
 	ta.want("", "GET", "/api/admin/devices/ESP32_NEW", "", 404)
 	logs := ta.want("", "GET", "/api/admin/audit/?resource_type=device", "", 200)
-	if logs["total"] != 2.0 {
+	if logs["total"] != 3.0 {
 		t.Fatalf("device audit rows: %v", logs)
 	}
 }
@@ -334,32 +348,43 @@ func TestSettings(t *testing.T) {
 }
 
 func TestOrganizations(t *testing.T) {
-	ta := newTestAPI(t, auth.ModeOpen)
-	m := ta.want("", "GET", "/api/organizations/", "", 200)
+	ta := newTestAPI(t, auth.ModeEnforce)
+	// The super_admin sees every organisation: the default one and its three sites.
+	m := ta.want("admin", "GET", "/api/organizations/", "", 200)
 	if m["total"] != 4.0 {
 		t.Fatalf("seeded organisations: %v", m)
 	}
-	o := ta.want("", "POST", "/api/organizations", `{"name": "Ligne 2", "type": "production_line", "parentId": "`+auth.DefaultOrganizationID+`", "contactEmail": "l2@x", "settings": {"timezone": "Europe/Paris"}}`, 201)
+	// An organisation's scope sees its own row only (the sites are organisations too).
+	if m := ta.want("superviseur", "GET", "/api/organizations/", "", 200); m["total"] != 1.0 {
+		t.Fatalf("organisations of the default organisation's scope: %v", m)
+	}
+	o := ta.want("admin", "POST", "/api/organizations", `{"name": "Ligne 2", "type": "production_line", "parentId": "`+auth.DefaultOrganizationID+`", "contactEmail": "l2@x", "settings": {"timezone": "Europe/Paris"}}`, 201)
 	id := o["id"].(string)
 	if o["type"] != "production_line" || o["parentId"] != auth.DefaultOrganizationID || o["contactEmail"] != "l2@x" {
 		t.Fatalf("created: %v", o)
 	}
-	ta.want("", "POST", "/api/organizations/", `{"name": "Ligne 2"}`, 409)
-	ta.want("", "POST", "/api/organizations/", `{"name": "X", "type": "galaxy"}`, 422)
-	p := ta.want("", "PATCH", "/api/organizations/"+id+"/", `{"is_active": false, "description": "arrêtée"}`, 200)
+	ta.want("admin", "POST", "/api/organizations/", `{"name": "Ligne 2"}`, 409)
+	ta.want("admin", "POST", "/api/organizations/", `{"name": "X", "type": "galaxy"}`, 422)
+	p := ta.want("admin", "PATCH", "/api/organizations/"+id+"/", `{"is_active": false, "description": "arrêtée"}`, 200)
 	if p["isActive"] != false || p["description"] != "arrêtée" {
 		t.Fatalf("patched: %v", p)
 	}
-	g := ta.want("", "GET", "/api/organizations/"+id, "", 200)
+	g := ta.want("admin", "GET", "/api/organizations/"+id, "", 200)
 	if g["settings"].(map[string]any)["timezone"] != "Europe/Paris" {
 		t.Fatalf("detail: %v", g)
 	}
-	ta.want("", "DELETE", "/api/organizations/"+auth.DefaultOrganizationID, "", 409)
-	ta.want("", "DELETE", "/api/organizations/"+id, "", 200)
-	if m := ta.want("", "GET", "/api/organizations/"+id, "", 404); m["detail"] != "Organization not found" {
+	// org_admin of the default organisation: its own organisation only.
+	ta.want("superviseur", "GET", "/api/organizations/"+id, "", 404)
+	ta.want("superviseur", "PATCH", "/api/organizations/"+auth.DefaultOrganizationID, `{"parentId": "`+id+`"}`, 404)
+	if p := ta.want("superviseur", "PATCH", "/api/organizations/"+auth.DefaultOrganizationID, `{"contactPhone": "0102"}`, 200); p["contactPhone"] != "0102" {
+		t.Fatalf("own organisation patched: %v", p)
+	}
+	ta.want("admin", "DELETE", "/api/organizations/"+auth.DefaultOrganizationID, "", 409)
+	ta.want("admin", "DELETE", "/api/organizations/"+id, "", 200)
+	if m := ta.want("admin", "GET", "/api/organizations/"+id, "", 404); m["detail"] != "Organization not found" {
 		t.Fatalf("404: %v", m)
 	}
-	ta.want("", "GET", "/api/organizations/12", "", 404)
+	ta.want("admin", "GET", "/api/organizations/12", "", 404)
 }
 
 func TestPagination(t *testing.T) {

@@ -30,6 +30,8 @@ type auditLog struct {
 	Status       string            `json:"status"`
 	ErrorMessage *string           `json:"errorMessage"`
 	Hash         string            `json:"hash"`
+	// OrganizationID is the chain the row belongs to (null: system work).
+	OrganizationID *string `json:"organizationId"`
 }
 
 func (a *API) listAudit(w http.ResponseWriter, r *http.Request) {
@@ -75,7 +77,8 @@ func (a *API) listAudit(w http.ResponseWriter, r *http.Request) {
 	}
 	args = append(args, limit, offset)
 	rows, err := a.db.Query(r.Context(), `SELECT id::text, timestamp, user_id, user_name, action, resource_type, resource_id,
-		ip_address, user_agent, request_id, details, changes, status, error_message, encode(hash, 'hex')
+		ip_address, user_agent, request_id, details, changes, status, error_message, encode(hash, 'hex'),
+		organization_id::text
 		FROM audit_log`+cond+fmt.Sprintf(` ORDER BY seq DESC LIMIT $%d OFFSET $%d`, len(args)-1, len(args)), args...)
 	if err != nil {
 		a.fail(w, r, fmt.Errorf("list audit: %w", err))
@@ -85,7 +88,7 @@ func (a *API) listAudit(w http.ResponseWriter, r *http.Request) {
 		var l auditLog
 		var ts time.Time
 		err := row.Scan(&l.ID, &ts, &l.UserID, &l.UserName, &l.Action, &l.ResourceType, &l.ResourceID, &l.IPAddress,
-			&l.UserAgent, &l.RequestID, &l.Details, &l.Changes, &l.Status, &l.ErrorMessage, &l.Hash)
+			&l.UserAgent, &l.RequestID, &l.Details, &l.Changes, &l.Status, &l.ErrorMessage, &l.Hash, &l.OrganizationID)
 		l.Timestamp = httpapi.Timestamp(ts)
 		return l, err
 	})
@@ -110,7 +113,7 @@ func (a *API) verifyAudit(w http.ResponseWriter, r *http.Request) {
 	status := http.StatusOK
 	if !rep.Valid {
 		status = http.StatusConflict
-		a.log.ErrorContext(r.Context(), "audit chain broken", "seq", rep.BrokenAt, "id", rep.BrokenID, "reason", rep.Reason)
+		a.log.ErrorContext(r.Context(), "audit chain broken", "seq", *rep.BrokenAt, "id", rep.BrokenID, "reason", rep.Reason)
 	}
 	httpapi.JSON(w, status, rep)
 }

@@ -2,6 +2,7 @@ package adminapi
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"time"
@@ -81,21 +82,25 @@ func (a *API) startCalibration(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer func() { _ = tx.Rollback(ctx) }()
-	var exists bool
-	if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM sqal_devices WHERE device_id = $1)`, *dev).Scan(&exists); err != nil {
-		a.fail(w, r, fmt.Errorf("find device: %w", err))
+	// The calibration belongs to the device's organisation; another organisation's
+	// device is not found.
+	var org string
+	err = tx.QueryRow(ctx, `SELECT organization_id::text FROM sqal_devices WHERE device_id = $1`, *dev).Scan(&org)
+	if errors.Is(err, pgx.ErrNoRows) {
+		a.fail(w, r, notFound("Device"))
 		return
 	}
-	if !exists {
-		a.fail(w, r, notFound("Device"))
+	if err != nil {
+		a.fail(w, r, fmt.Errorf("find device: %w", err))
 		return
 	}
 	params, _ := json.Marshal(map[string]string{"device_id": *dev, "sensor_type": *st})
 	c := calibration{DeviceID: *dev, SensorType: *st, Parameters: params}
 	actor := audit.ActorFrom(ctx).Name
 	var created time.Time
-	err = tx.QueryRow(ctx, `INSERT INTO device_calibrations (device_id, sensor_type, parameters, requested_by, created_at)
-		VALUES ($1, $2, $3, $4, $5) RETURNING id::text, created_at`, *dev, *st, params, actor, a.now()).Scan(&c.ID, &created)
+	err = tx.QueryRow(ctx, `INSERT INTO device_calibrations (device_id, sensor_type, parameters, requested_by, created_at,
+		organization_id) VALUES ($1, $2, $3, $4, $5, $6) RETURNING id::text, created_at`,
+		*dev, *st, params, actor, a.now(), org).Scan(&c.ID, &created)
 	if err != nil {
 		a.fail(w, r, fmt.Errorf("store calibration: %w", err))
 		return

@@ -162,6 +162,14 @@ func (a *API) patchDevice(w http.ResponseWriter, r *http.Request) {
 				a.fail(w, r, typeError("organization_id", "organisation id (uuid)", v))
 				return
 			}
+			// Moving a device to another organisation is the super_admin's (403 in an
+			// organisation's scope); the target must exist (404).
+			org, err := targetOrganization(r.Context(), a.db, v)
+			if err != nil {
+				a.fail(w, r, err)
+				return
+			}
+			v = &org
 		}
 		args = append(args, v)
 		sets = append(sets, fmt.Sprintf("%s = $%d", f.col, len(args)))
@@ -188,6 +196,16 @@ func (a *API) patchDevice(w http.ResponseWriter, r *http.Request) {
 			}
 			a.fail(w, r, fmt.Errorf("update device: %w", err))
 			return
+		}
+	}
+	if org, ok := changed["organization_id"].(*string); ok && *org != before.OrganizationID {
+		// The device's credentials and calibrations follow it (its samples, alerts and
+		// reports stay with the organisation that owned the device when they were made).
+		for _, table := range []string{"ingest_device_keys", "device_calibrations"} {
+			if _, err := tx.Exec(ctx, `UPDATE `+table+` SET organization_id = $2 WHERE device_id = $1`, before.DeviceID, *org); err != nil {
+				a.fail(w, r, fmt.Errorf("move %s of %s: %w", table, before.DeviceID, err))
+				return
+			}
 		}
 	}
 	after, err := a.loadDevice(ctx, tx, before.DeviceID)
@@ -250,6 +268,11 @@ type deviceKey struct {
 }
 
 func (a *API) listKeys(w http.ResponseWriter, r *http.Request) {
+	// Another organisation's device is not found rather than keyless.
+	if _, err := a.loadDevice(r.Context(), a.db, r.PathValue("device_id")); err != nil {
+		a.fail(w, r, err)
+		return
+	}
 	rows, err := a.db.Query(r.Context(), `SELECT id::text, device_id, note, created_at, created_by, revoked_at
 		FROM ingest_device_keys WHERE device_id = $1 ORDER BY created_at DESC`, r.PathValue("device_id"))
 	if err != nil {
@@ -289,7 +312,9 @@ func newDeviceKey() (string, error) {
 // issueKey creates a credential for a device and returns it once. With
 // {"rotate": true} the device's other keys are revoked in the same transaction.
 // The device is registered if ingest has not seen it yet (provisioning before the
-// first connection).
+// first connection), in the caller's organisation (a super_admin names it with
+// organization_id, else the default one: targetOrganization). The credential belongs to
+// the device's organisation; another organisation's device is not found.
 func (a *API) issueKey(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("device_id")
 	if id == "" || len(id) > 100 {
@@ -311,6 +336,11 @@ func (a *API) issueKey(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, r, err)
 		return
 	}
+	requestedOrg, _, err := b.str(36, "organization_id", "organizationId")
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
 	key, err := newDeviceKey()
 	if err != nil {
 		a.fail(w, r, err)
@@ -325,8 +355,30 @@ func (a *API) issueKey(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer func() { _ = tx.Rollback(ctx) }()
-	if _, err := tx.Exec(ctx, `INSERT INTO sqal_devices (device_id, device_name) VALUES ($1, $1) ON CONFLICT (device_id) DO NOTHING`, id); err != nil {
+	org, err := targetOrganization(ctx, tx, requestedOrg)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	if _, err := tx.Exec(ctx, `INSERT INTO sqal_devices (device_id, device_name, organization_id) VALUES ($1, $1, $2)
+		ON CONFLICT (device_id) DO NOTHING`, id, org); err != nil {
 		a.fail(w, r, fmt.Errorf("register device %s: %w", id, err))
+		return
+	}
+	// The device as the caller sees it: a device id another organisation registered
+	// conflicts above without being visible here.
+	var devOrg string
+	err = tx.QueryRow(ctx, `SELECT organization_id::text FROM sqal_devices WHERE device_id = $1`, id).Scan(&devOrg)
+	if errors.Is(err, pgx.ErrNoRows) {
+		a.fail(w, r, notFound("Device"))
+		return
+	}
+	if err != nil {
+		a.fail(w, r, fmt.Errorf("find device %s: %w", id, err))
+		return
+	}
+	if requestedOrg != nil && devOrg != org {
+		a.fail(w, r, httpapi.Errorf(http.StatusConflict, "Device %s belongs to organization %s", id, devOrg))
 		return
 	}
 	var revoked int64
@@ -340,8 +392,8 @@ func (a *API) issueKey(w http.ResponseWriter, r *http.Request) {
 	}
 	var keyID string
 	var created time.Time
-	err = tx.QueryRow(ctx, `INSERT INTO ingest_device_keys (key_hash, device_id, note, created_by) VALUES ($1, $2, $3, $4)
-		RETURNING id::text, created_at`, hash[:], id, note, actor).Scan(&keyID, &created)
+	err = tx.QueryRow(ctx, `INSERT INTO ingest_device_keys (key_hash, device_id, note, created_by, organization_id)
+		VALUES ($1, $2, $3, $4, $5) RETURNING id::text, created_at`, hash[:], id, note, actor, devOrg).Scan(&keyID, &created)
 	if err != nil {
 		a.fail(w, r, fmt.Errorf("store key of %s: %w", id, err))
 		return

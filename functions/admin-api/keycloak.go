@@ -11,9 +11,9 @@ import (
 	"sync"
 	"time"
 
-	"github.com/jackc/pgx/v5/pgxpool"
-
 	"github.com/sqalfn/sqal/shared/auth"
+	"github.com/sqalfn/sqal/shared/database"
+	"github.com/sqalfn/sqal/shared/tenant"
 )
 
 // KeycloakConfig enables the users sync from Keycloak's admin API (backend-new §2.9:
@@ -37,13 +37,13 @@ func (c KeycloakConfig) Enabled() bool { return c.ClientID != "" && c.ClientSecr
 // interval, when the users page is read.
 type keycloakSync struct {
 	cfg    KeycloakConfig
-	db     *pgxpool.Pool
+	db     *database.DB
 	client *http.Client
 	mu     sync.Mutex
 	last   time.Time
 }
 
-func newKeycloakSync(cfg KeycloakConfig, db *pgxpool.Pool) *keycloakSync {
+func newKeycloakSync(cfg KeycloakConfig, db *database.DB) *keycloakSync {
 	if !cfg.Enabled() {
 		return nil
 	}
@@ -66,7 +66,11 @@ func (k *keycloakSync) maybeSync(ctx context.Context) error {
 	k.last = time.Now() // also after a failure: do not hammer a Keycloak that is down
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	return k.sync(ctx)
+	// The realm's users belong to every organisation and a username is unique across
+	// them: the mirror is upserted in the cross-organisation scope whoever reads the page
+	// (new users join the default organisation, existing ones keep theirs). Nothing read
+	// here reaches the caller: the page then lists the users of the caller's scope.
+	return k.sync(tenant.With(ctx, tenant.All()))
 }
 
 type kcUser struct {

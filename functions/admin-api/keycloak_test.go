@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sqalfn/sqal/shared/database"
 	"github.com/sqalfn/sqal/shared/testenv"
 )
 
@@ -49,7 +50,7 @@ func fakeKeycloak(t *testing.T, calls *atomic.Int64) *httptest.Server {
 func TestKeycloakUsersSync(t *testing.T) {
 	var calls atomic.Int64
 	kc := fakeKeycloak(t, &calls)
-	db := testenv.DB(t)
+	db := database.NewDB(testenv.DB(t))
 	h, err := New(db, Options{Now: func() time.Time { return now }, Keycloak: KeycloakConfig{URL: kc.URL, Realm: "sqal_realm",
 		ClientID: "backend-api", ClientSecret: "s3cret", SyncInterval: time.Hour, MaxUsers: 10}})
 	if err != nil {
@@ -86,7 +87,7 @@ func TestKeycloakUsersSync(t *testing.T) {
 }
 
 func TestKeycloakDownServesMirror(t *testing.T) {
-	db := testenv.DB(t)
+	db := database.NewDB(testenv.DB(t))
 	h, err := New(db, Options{Keycloak: KeycloakConfig{URL: "http://127.0.0.1:1", Realm: "sqal_realm", ClientID: "c",
 		ClientSecret: "s", SyncInterval: time.Minute}})
 	if err != nil {

@@ -162,6 +162,12 @@ func (a *API) createOrganization(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ctx := r.Context()
+	// An organisation's scope sees (and may write) its own row only: the policy would
+	// refuse the new row; say why instead.
+	if err := requireAllOrganizations(ctx, "Creating an organization"); err != nil {
+		a.fail(w, r, err)
+		return
+	}
 	tx, err := a.db.Begin(ctx)
 	if err != nil {
 		a.fail(w, r, err)
@@ -217,6 +223,17 @@ func (a *API) patchOrganization(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, r, typeError("parent_id", "organisation other than itself", *p))
 		return
 	}
+	// The foreign key would accept any organisation; the parent must be one the caller
+	// sees (its own, for an organisation's scope).
+	if p, ok := ch["parent_id"].(*string); ok && p != nil {
+		if _, err := loadOrg(r, tx, *p); err != nil {
+			if se := (*httpapi.StatusError)(nil); errors.As(err, &se) && se.Status == http.StatusNotFound {
+				err = notFound("Parent organization")
+			}
+			a.fail(w, r, err)
+			return
+		}
+	}
 	if len(ch) > 0 {
 		sets, args := []string{}, []any{before.ID}
 		for _, k := range sortedKeys(ch) {
@@ -253,6 +270,10 @@ func (a *API) patchOrganization(w http.ResponseWriter, r *http.Request) {
 
 func (a *API) deleteOrganization(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
+	if err := requireAllOrganizations(ctx, "Deleting an organization"); err != nil {
+		a.fail(w, r, err)
+		return
+	}
 	if r.PathValue("org_id") == auth.DefaultOrganizationID {
 		a.fail(w, r, httpapi.Errorf(http.StatusConflict, "The default organization cannot be deleted"))
 		return
@@ -270,7 +291,7 @@ func (a *API) deleteOrganization(w http.ResponseWriter, r *http.Request) {
 	}
 	if _, err := tx.Exec(ctx, `DELETE FROM organizations WHERE id = $1`, before.ID); err != nil {
 		if isFKViolation(err) {
-			a.fail(w, r, httpapi.Errorf(http.StatusConflict, "Organization still owns devices"))
+			a.fail(w, r, httpapi.Errorf(http.StatusConflict, "Organization still owns devices, users, credentials or reports"))
 			return
 		}
 		a.fail(w, r, fmt.Errorf("delete organisation: %w", err))

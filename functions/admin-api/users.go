@@ -178,15 +178,18 @@ func (a *API) createUser(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, r, &httpapi.ValidationError{Items: []httpapi.ErrorItem{httpapi.Missing("body", "username")}})
 		return
 	}
-	if _, ok := ch["organization_id"]; !ok {
-		ch["organization_id"] = auth.DefaultOrganizationID
-	}
 	if roles, ok := ch["roles"].([]string); ok {
 		if _, set := ch["is_staff"]; !set {
 			ch["is_staff"] = auth.IsStaff(roles)
 		}
 	}
 	ctx := r.Context()
+	// The user joins the caller's organisation (a super_admin names one, else the default
+	// organisation).
+	if err := a.resolveUserOrganization(ctx, ch, false); err != nil {
+		a.fail(w, r, err)
+		return
+	}
 	tx, err := a.db.Begin(ctx)
 	if err != nil {
 		a.fail(w, r, err)
@@ -220,6 +223,29 @@ func (a *API) createUser(w http.ResponseWriter, r *http.Request) {
 	httpapi.JSON(w, http.StatusCreated, withMessage(u, id, "User created successfully"))
 }
 
+// resolveUserOrganization sets ch's organization_id to the organisation the user belongs
+// to (targetOrganization): on a create always, on an update only when the body names one
+// (moving a user to another organisation is the super_admin's).
+func (a *API) resolveUserOrganization(ctx context.Context, ch map[string]any, update bool) error {
+	v, present := ch["organization_id"]
+	if !present && update {
+		return nil
+	}
+	var requested *string
+	if present {
+		requested, _ = v.(*string)
+		if requested == nil {
+			return typeError("organization_id", "organisation id (uuid)", nil)
+		}
+	}
+	org, err := targetOrganization(ctx, a.db, requested)
+	if err != nil {
+		return err
+	}
+	ch["organization_id"] = org
+	return nil
+}
+
 func (a *API) patchUser(w http.ResponseWriter, r *http.Request) {
 	ch, err := readChanges(r, userChanges)
 	if err != nil {
@@ -227,6 +253,10 @@ func (a *API) patchUser(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ctx := r.Context()
+	if err := a.resolveUserOrganization(ctx, ch, true); err != nil {
+		a.fail(w, r, err)
+		return
+	}
 	tx, err := a.db.Begin(ctx)
 	if err != nil {
 		a.fail(w, r, err)

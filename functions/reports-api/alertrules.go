@@ -113,7 +113,7 @@ func (s *Server) getRule(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) createRule(w http.ResponseWriter, r *http.Request) {
-	rf, ok := readInput(s, w, r, func(b []byte) (ruleFields, error) { return parseRuleFields(b, true) })
+	rf, reqOrg, ok := readWithOrganization(s, w, r, func(b []byte) (ruleFields, error) { return parseRuleFields(b, true) })
 	if !ok {
 		return
 	}
@@ -128,8 +128,13 @@ func (s *Server) createRule(w http.ResponseWriter, r *http.Request) {
 		channels = *rf.NotifyChannels
 	}
 	s.change(w, r, func(ctx context.Context, tx pgx.Tx) (int, any, error) {
-		ru, err := scanRule(tx.QueryRow(ctx, `INSERT INTO alert_rules (name, condition, severity, enabled, notify_channels, created_at)
-			VALUES ($1, $2, $3, $4, $5, $6) RETURNING `+ruleColumns, *rf.Name, *rf.Condition, severity, enabled, channels, s.now()))
+		org, err := targetOrganization(ctx, tx, reqOrg)
+		if err != nil {
+			return 0, nil, err
+		}
+		ru, err := scanRule(tx.QueryRow(ctx, `INSERT INTO alert_rules (name, condition, severity, enabled, notify_channels, created_at,
+			organization_id) VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING `+ruleColumns, *rf.Name, *rf.Condition, severity, enabled,
+			channels, s.now(), org))
 		if err != nil {
 			return 0, nil, fmt.Errorf("store alert rule: %w", err)
 		}

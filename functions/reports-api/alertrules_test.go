@@ -4,6 +4,8 @@ import (
 	"context"
 	"net/http"
 	"testing"
+
+	"github.com/sqalfn/sqal/shared/tenant"
 )
 
 func TestAlertRulesCRUD(t *testing.T) {
@@ -78,7 +80,7 @@ func TestAlertRulesCRUD(t *testing.T) {
 	}
 
 	// Persisted, not in memory: a new server on the same database sees the rule.
-	other := newServer(e.db, testConfig, e.srv.logger).routes()
+	other := scoped(newServer(e.app, testConfig, e.srv.logger).routes(), func() tenant.Scope { return tenant.Scope{} })
 	if res := (&testEnv{h: other}).must(t, "GET", "/api/alerts/rules", "", 200); len(res.json(t).([]any)) != 1 {
 		t.Errorf("rules not persisted: %s", res.Body)
 	}

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sqalfn/sqal/shared/database"
 	"github.com/sqalfn/sqal/shared/testenv"
 )
 
@@ -16,7 +17,7 @@ import (
 // 200 stored reports, first page of 20, stale-job sweep included.
 func BenchmarkListReports(b *testing.B) {
 	db := testenv.DB(b)
-	s := newServer(db, testConfig, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	s := newServer(database.NewDB(db), testConfig, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	s.now = func() time.Time { return t0 }
 	h := s.routes()
 	if _, err := db.Exec(context.Background(), `INSERT INTO reports (title, report_type, format, status, created_at)

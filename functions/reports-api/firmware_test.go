@@ -93,6 +93,10 @@ func TestFirmwareVersions(t *testing.T) {
 
 func TestOTAUpdates(t *testing.T) {
 	e := newEnv(t, testConfig)
+	// A campaign targets registered devices of its organisation.
+	if _, err := e.db.Exec(context.Background(), `INSERT INTO sqal_devices (device_id) VALUES ('ESP32_LL_01'), ('NEW_DEVICE')`); err != nil {
+		t.Fatal(err)
+	}
 	res := e.serve(multipartUpload(t, "/api/firmware/versions", map[string]string{"version": "3.2.1"}, []byte("image")))
 	fwID := res.object(t)["id"].(string)
 
@@ -141,6 +145,8 @@ func TestOTAUpdates(t *testing.T) {
 	wantDetail(t, e.do(t, "GET", "/api/firmware/ota/xyz", ""), 404, "OTA update not found")
 	wantDetail(t, e.do(t, "POST", "/api/firmware/ota", `{"name":"c","firmware_version_id":"00000000-0000-4000-8000-000000000000"}`),
 		404, "Firmware version not found")
+	wantDetail(t, e.do(t, "POST", "/api/firmware/ota", `{"name":"c","firmware_version_id":"`+fwID+`","target_devices":["GHOST","NEW_DEVICE"]}`),
+		404, "Device not found: GHOST")
 	want422(t, e.do(t, "POST", "/api/firmware/ota", `{"name":"c"}`), "missing", "body", "firmware_version_id")
 	want422(t, e.do(t, "POST", "/api/firmware/ota", `{"name":"c","firmware_version_id":"nope"}`), "uuid_parsing", "body", "firmware_version_id")
 	want422(t, e.do(t, "POST", "/api/firmware/ota", `{"name":"c","firmware_version_id":"`+fwID+`","rollout_percentage":150}`),

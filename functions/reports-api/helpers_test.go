@@ -15,6 +15,8 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/sqalfn/sqal/shared/database"
+	"github.com/sqalfn/sqal/shared/tenant"
 	"github.com/sqalfn/sqal/shared/testenv"
 )
 
@@ -25,20 +27,35 @@ var testConfig = Config{MaxConcurrentReports: 2, MaxReportRows: 1000, Generation
 	ScheduleInterval: time.Minute, MaxFirmwareBytes: 1 << 20}
 
 type testEnv struct {
-	db  *pgxpool.Pool
-	srv *Server
-	h   http.Handler
+	db    *pgxpool.Pool // the owner's: seeds and checks, outside row-level security
+	app   *database.DB  // what the server uses: the application role, under row-level security
+	srv   *Server
+	h     http.Handler
+	scope tenant.Scope // of the requests (what the auth middleware sets); default organisation when unset
 }
 
-// newEnv returns a server on a fresh migrated database, clock fixed at t0.
+// newEnv returns a server on a fresh migrated database, connected as the application
+// role, clock fixed at t0. Requests act for e.scope.
 func newEnv(t *testing.T, cfg Config) *testEnv {
 	t.Helper()
-	e := &testEnv{db: testenv.DB(t)}
-	e.srv = newServer(e.db, cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	app, owner := testenv.AppDB(t)
+	e := &testEnv{db: owner, app: database.NewDB(app)}
+	e.srv = newServer(e.app, cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	e.srv.now = func() time.Time { return t0 }
-	e.h = e.srv.routes()
+	e.h = scoped(e.srv.routes(), func() tenant.Scope { return e.scope })
 	t.Cleanup(e.srv.jobs.wait) // no job may outlive its database
 	return e
+}
+
+// scoped puts the scope of each request in its context, as the auth middleware does.
+func scoped(h http.Handler, scope func() tenant.Scope) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s := scope()
+		if !s.Valid() {
+			s = tenant.Org(tenant.DefaultOrganization)
+		}
+		h.ServeHTTP(w, r.WithContext(tenant.With(r.Context(), s)))
+	})
 }
 
 // response is a recorded answer.

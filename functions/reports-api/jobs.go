@@ -13,7 +13,9 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/sqalfn/sqal/shared/database"
+	"github.com/sqalfn/sqal/shared/tenant"
 )
 
 // jobRunner generates reports in the background of the instance that accepted them.
@@ -26,8 +28,13 @@ import (
 //     REPORTS_GENERATION_TIMEOUT and is then marked failed (by the next instance start,
 //     or the next list read) — interrupted jobs are failed, not re-run, since the
 //     request may have been what killed the instance; jobs still pending are re-run.
+//
+// Jobs run without a request: the runner's bookkeeping (claiming, settling, finding
+// pending jobs and due schedules) spans organisations and runs in the
+// cross-organisation scope (systemScope); a claimed report is rendered and stored in
+// the scope of its own organisation, so it reads that organisation's samples only.
 type jobRunner struct {
-	db     *pgxpool.Pool
+	db     *database.DB
 	cfg    Config
 	logger *slog.Logger
 	now    func() time.Time
@@ -40,7 +47,10 @@ type jobRunner struct {
 	wg   sync.WaitGroup
 }
 
-func newJobRunner(db *pgxpool.Pool, cfg Config, logger *slog.Logger, now func() time.Time) *jobRunner {
+// systemScope is the scope of the runner's own work on every organisation's jobs.
+func systemScope(ctx context.Context) context.Context { return tenant.With(ctx, tenant.All()) }
+
+func newJobRunner(db *database.DB, cfg Config, logger *slog.Logger, now func() time.Time) *jobRunner {
 	return &jobRunner{db: db, cfg: cfg, logger: logger, now: now,
 		sem: make(chan struct{}, max(cfg.MaxConcurrentReports, 1)), stop: context.Background()}
 }
@@ -70,6 +80,7 @@ func (j *jobRunner) wait() { j.wg.Wait() }
 // resume settles the jobs a stopped instance left: stale "generating" jobs fail,
 // pending jobs are submitted again, and schedules that came due meanwhile run.
 func (j *jobRunner) resume(ctx context.Context) error {
+	ctx = systemScope(ctx) // an instance starting settles every organisation's jobs
 	if err := j.failStale(ctx); err != nil {
 		return err
 	}
@@ -96,7 +107,8 @@ func (j *jobRunner) resume(ctx context.Context) error {
 }
 
 // failStale marks failed the jobs generating for longer than the generation timeout
-// (their instance is gone: a live one would have finished or timed out by now).
+// (their instance is gone: a live one would have finished or timed out by now), among
+// the jobs the scope of ctx sees.
 func (j *jobRunner) failStale(ctx context.Context) error {
 	now := j.now()
 	tag, err := j.db.Exec(ctx, `UPDATE reports SET status = 'failed', completed_at = $1,
@@ -113,12 +125,13 @@ func (j *jobRunner) failStale(ctx context.Context) error {
 
 // job is a claimed report.
 type job struct {
-	ID         uuid.UUID
-	Title      string
-	ReportType string
-	Format     string
-	Start, End time.Time
-	CreatedAt  time.Time
+	ID           uuid.UUID
+	Organization string // the report's: what it is rendered from and stored in
+	Title        string
+	ReportType   string
+	Format       string
+	Start, End   time.Time
+	CreatedAt    time.Time
 }
 
 // run claims and generates one report; any failure ends as status "failed" with the
@@ -126,7 +139,9 @@ type job struct {
 func (j *jobRunner) run(id uuid.UUID) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(j.stop), j.cfg.GenerationTimeout)
 	defer cancel()
-	jb, ok, err := j.claim(ctx, id)
+	// The job is known by its id only: claim it across organisations, then work in its
+	// organisation's scope.
+	jb, ok, err := j.claim(systemScope(ctx), id)
 	if err != nil {
 		j.logger.ErrorContext(ctx, "claim report", "report", id, "error", err)
 		return
@@ -134,6 +149,7 @@ func (j *jobRunner) run(id uuid.UUID) {
 	if !ok {
 		return // taken by another instance, deleted, or given up
 	}
+	ctx = tenant.With(ctx, tenant.Org(jb.Organization))
 	var f file
 	func() {
 		defer func() {
@@ -160,8 +176,8 @@ func (j *jobRunner) claim(ctx context.Context, id uuid.UUID) (job, bool, error) 
 	err := j.db.QueryRow(ctx, `UPDATE reports SET status = 'generating', started_at = $2, attempts = attempts + 1
 	WHERE id = $1 AND status = 'pending'
 	RETURNING title, report_type, format, COALESCE(start_date, created_at - interval '7 days'),
-		COALESCE(end_date, created_at), created_at`, id, j.now()).
-		Scan(&jb.Title, &jb.ReportType, &jb.Format, &jb.Start, &jb.End, &jb.CreatedAt)
+		COALESCE(end_date, created_at), created_at, organization_id::text`, id, j.now()).
+		Scan(&jb.Title, &jb.ReportType, &jb.Format, &jb.Start, &jb.End, &jb.CreatedAt, &jb.Organization)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return job{}, false, nil
 	}
@@ -171,7 +187,8 @@ func (j *jobRunner) claim(ctx context.Context, id uuid.UUID) (job, bool, error) 
 	return jb, true, nil
 }
 
-// complete stores the file and marks the job completed, in one transaction.
+// complete stores the file and marks the job completed, in one transaction, in the
+// scope of the report's organisation (ctx).
 func (j *jobRunner) complete(ctx context.Context, jb job, f file) error {
 	sum := sha256.Sum256(f.Content)
 	tx, err := j.db.Begin(ctx)
@@ -189,8 +206,8 @@ func (j *jobRunner) complete(ctx context.Context, jb job, f file) error {
 	if tag.RowsAffected() == 0 {
 		return nil // deleted (or failed as stale) meanwhile: nothing to store
 	}
-	if _, err := tx.Exec(ctx, `INSERT INTO report_files (report_id, content) VALUES ($1, $2)
-		ON CONFLICT (report_id) DO UPDATE SET content = EXCLUDED.content`, jb.ID, f.Content); err != nil {
+	if _, err := tx.Exec(ctx, `INSERT INTO report_files (report_id, content, organization_id) VALUES ($1, $2, $3)
+		ON CONFLICT (report_id) DO UPDATE SET content = EXCLUDED.content`, jb.ID, f.Content, jb.Organization); err != nil {
 		return fmt.Errorf("store report file %s: %w", jb.ID, err)
 	}
 	if err := tx.Commit(ctx); err != nil {
@@ -200,8 +217,9 @@ func (j *jobRunner) complete(ctx context.Context, jb job, f file) error {
 }
 
 // failJob records the failure on a fresh context: the job's own may be what expired.
+// The job is known by its id (the claim may be what failed): cross-organisation scope.
 func (j *jobRunner) failJob(id uuid.UUID, cause error) {
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(j.stop), 10*time.Second)
+	ctx, cancel := context.WithTimeout(systemScope(context.WithoutCancel(j.stop)), 10*time.Second)
 	defer cancel()
 	msg := cause.Error()
 	var pub *publicError

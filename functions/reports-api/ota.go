@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -205,13 +206,28 @@ func (s *Server) getOTA(w http.ResponseWriter, r *http.Request) {
 // version defaults to the firmware's own version (the former target failed on its
 // NOT NULL column when it was omitted); the previous version is the registry's.
 func (s *Server) createOTA(w http.ResponseWriter, r *http.Request) {
-	rq, ok := readInput(s, w, r, parseOTARequest)
+	rq, reqOrg, ok := readWithOrganization(s, w, r, parseOTARequest)
 	if !ok {
 		return
 	}
 	s.change(w, r, func(ctx context.Context, tx pgx.Tx) (int, any, error) {
+		// A campaign belongs to one organisation and targets its devices only: a device
+		// of another organisation is not found, as on every other route.
+		org, err := targetOrganization(ctx, tx, reqOrg)
+		if err != nil {
+			return 0, nil, err
+		}
+		var foreign []string
+		if err := tx.QueryRow(ctx, `SELECT COALESCE(array_agg(d ORDER BY d), '{}') FROM unnest($1::text[]) AS d
+			WHERE NOT EXISTS (SELECT 1 FROM sqal_devices WHERE device_id = d AND organization_id = $2)`,
+			rq.TargetDevices, org).Scan(&foreign); err != nil {
+			return 0, nil, fmt.Errorf("check OTA target devices: %w", err)
+		}
+		if len(foreign) > 0 {
+			return 0, nil, httpapi.Errorf(http.StatusNotFound, "Device not found: %s", strings.Join(foreign, ", "))
+		}
 		var fwVersion string
-		err := tx.QueryRow(ctx, `SELECT version FROM firmware_versions WHERE id = $1 FOR SHARE`, rq.FirmwareVersionID).Scan(&fwVersion)
+		err = tx.QueryRow(ctx, `SELECT version FROM firmware_versions WHERE id = $1 FOR SHARE`, rq.FirmwareVersionID).Scan(&fwVersion)
 		if errors.Is(err, pgx.ErrNoRows) {
 			return 0, nil, notFound("Firmware version")
 		}
@@ -225,17 +241,18 @@ func (s *Server) createOTA(w http.ResponseWriter, r *http.Request) {
 		now := s.now()
 		var id uuid.UUID
 		err = tx.QueryRow(ctx, `INSERT INTO ota_updates (name, firmware_version_id, target_devices, target_device_type,
-			scheduled_at, total_devices, rollout_strategy, rollout_percentage, notes, created_by, created_at, updated_at)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11) RETURNING id`,
+			scheduled_at, total_devices, rollout_strategy, rollout_percentage, notes, created_by, created_at, updated_at,
+			organization_id)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11, $12) RETURNING id`,
 			rq.Name, rq.FirmwareVersionID, rq.TargetDevices, rq.TargetDeviceType, rq.ScheduledAt, len(rq.TargetDevices),
-			rq.RolloutStrategy, rq.RolloutPercentage, rq.Notes, actor(r), now).Scan(&id)
+			rq.RolloutStrategy, rq.RolloutPercentage, rq.Notes, actor(r), now, org).Scan(&id)
 		if err != nil {
 			return 0, nil, fmt.Errorf("store OTA update: %w", err)
 		}
 		if _, err := tx.Exec(ctx, `INSERT INTO ota_update_logs (ota_update_id, device_id, target_version, previous_version,
-			created_at, updated_at)
-		SELECT $1, d, $2, (SELECT firmware_version FROM sqal_devices WHERE device_id = d), $4, $4
-		FROM unnest($3::text[]) AS d`, id, target, rq.TargetDevices, now); err != nil {
+			created_at, updated_at, organization_id)
+		SELECT $1, d, $2, (SELECT firmware_version FROM sqal_devices WHERE device_id = d), $4, $4, $5
+		FROM unnest($3::text[]) AS d`, id, target, rq.TargetDevices, now, org); err != nil {
 			return 0, nil, fmt.Errorf("store OTA logs: %w", err)
 		}
 		o, err := readOTA(ctx, tx, id)

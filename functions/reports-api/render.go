@@ -10,7 +10,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/sqalfn/sqal/shared/database"
 )
 
 // file is a generated report.
@@ -100,8 +101,10 @@ func readSummary(ctx context.Context, q pgx.Tx, start, end time.Time) (summary, 
 }
 
 // render builds the report file of jb from the samples of its period. Every read runs
-// in one repeatable-read, read-only transaction so the summary and the rows agree.
-func render(ctx context.Context, db *pgxpool.Pool, jb job, maxRows int, now time.Time) (file, error) {
+// in one repeatable-read, read-only transaction so the summary and the rows agree, in
+// the scope of ctx: the report's organisation (jobRunner.run), whose samples only it
+// reads.
+func render(ctx context.Context, db *database.DB, jb job, maxRows int, now time.Time) (file, error) {
 	tx, err := db.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})
 	if err != nil {
 		return file{}, fmt.Errorf("begin report read: %w", err)

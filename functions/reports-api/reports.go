@@ -180,7 +180,7 @@ func (s *Server) listReports(w http.ResponseWriter, r *http.Request) {
 // createReport serves R2: stores the request as a pending job, starts it, and answers
 // 201 at once with the job (the page only needs a 2xx and refetches R1).
 func (s *Server) createReport(w http.ResponseWriter, r *http.Request) {
-	rq, ok := readInput(s, w, r, func(b []byte) (reportRequest, error) { return parseReportRequest(b, s.now()) })
+	rq, reqOrg, ok := readWithOrganization(s, w, r, func(b []byte) (reportRequest, error) { return parseReportRequest(b, s.now()) })
 	if !ok {
 		return
 	}
@@ -194,12 +194,17 @@ func (s *Server) createReport(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer func() { _ = tx.Rollback(ctx) }()
+	org, err := targetOrganization(ctx, tx, reqOrg)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
 	// The dates are kept in parameters too, where the former target stored them.
 	rp, err := scanReport(tx.QueryRow(ctx, `INSERT INTO reports (title, report_type, format, start_date, end_date,
-		parameters, created_by, created_at)
-	VALUES ($1, $2, $3, $4, $5, $6::jsonb || jsonb_build_object('start_date', $7::text, 'end_date', $8::text), $9, $10)
+		parameters, created_by, created_at, organization_id)
+	VALUES ($1, $2, $3, $4, $5, $6::jsonb || jsonb_build_object('start_date', $7::text, 'end_date', $8::text), $9, $10, $11)
 	RETURNING `+reportColumns, rq.Title, rq.ReportType, rq.Format, rq.Start, rq.End, rq.Parameters,
-		rq.Start.UTC().Format(time.RFC3339Nano), rq.End.UTC().Format(time.RFC3339Nano), rq.CreatedBy, s.now()))
+		rq.Start.UTC().Format(time.RFC3339Nano), rq.End.UTC().Format(time.RFC3339Nano), rq.CreatedBy, s.now(), org))
 	if err != nil {
 		s.fail(w, r, fmt.Errorf("create report: %w", err))
 		return

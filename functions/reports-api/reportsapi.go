@@ -15,6 +15,14 @@
 // client reads snake_case. Errors are {"detail", "message"} or FastAPI's 422 list. Both
 // spellings of every path, with and without the trailing slash, reach the same handler
 // without a redirect, and static segments (scheduled, templates) win over {id}.
+//
+// Organisations (migration 00060): reports and their files, scheduled reports, OTA
+// campaigns and alert rules belong to one organisation. Handlers query in the scope the
+// auth middleware put in the request context, so another organisation's row is "not
+// found"; what a request creates belongs to the caller's organisation (a super_admin
+// names it: targetOrganization). A report is rendered from the samples of its own
+// organisation, also when the scheduler (no request) made it. Firmware versions and
+// report templates are shared by every organisation.
 package reportsapi
 
 import (
@@ -29,10 +37,10 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/sqalfn/sqal/shared/audit"
 	"github.com/sqalfn/sqal/shared/config"
+	"github.com/sqalfn/sqal/shared/database"
 	"github.com/sqalfn/sqal/shared/httpapi"
 	"github.com/sqalfn/sqal/shared/runtime"
 )
@@ -110,14 +118,14 @@ func setup(ctx context.Context, env *runtime.Env) (http.Handler, error) {
 
 // Server holds the dependencies of the handlers.
 type Server struct {
-	db     *pgxpool.Pool
+	db     *database.DB // every statement in the scope of its context
 	cfg    Config
 	logger *slog.Logger
 	now    func() time.Time
 	jobs   *jobRunner
 }
 
-func newServer(db *pgxpool.Pool, cfg Config, logger *slog.Logger) *Server {
+func newServer(db *database.DB, cfg Config, logger *slog.Logger) *Server {
 	s := &Server{db: db, cfg: cfg, logger: logger, now: time.Now}
 	s.jobs = newJobRunner(db, cfg, logger, func() time.Time { return s.now() })
 	return s
@@ -205,6 +213,10 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
 		httpapi.Fail(w, r, err)
 	case errors.As(err, &se) && se.Status < 500:
 		detail(w, se.Status, se.Msg)
+	case isRLSViolation(err):
+		// A write the row-level security policy refused: a row of another organisation.
+		s.logger.WarnContext(r.Context(), "reports-api write outside the caller's organisation refused", "path", r.URL.Path, "error", err)
+		detail(w, http.StatusForbidden, errOtherOrganization)
 	default:
 		s.logger.ErrorContext(r.Context(), "reports-api request failed", "path", r.URL.Path, "error", err)
 		detail(w, http.StatusInternalServerError, "Internal Server Error")

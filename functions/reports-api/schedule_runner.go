@@ -32,14 +32,18 @@ func period(frequency string, end time.Time) time.Time {
 // commit. Schedules locked by another instance are skipped (SKIP LOCKED), so each
 // due run produces one report. A schedule overdue by several periods runs once: its
 // next run is computed from now, not replayed.
+//
+// Schedules of every organisation are due (cross-organisation scope); each report is
+// created in its schedule's organisation.
 func (j *jobRunner) runDue(ctx context.Context) (int, error) {
+	ctx = systemScope(ctx)
 	now := j.now()
 	tx, err := j.db.Begin(ctx)
 	if err != nil {
 		return 0, fmt.Errorf("run scheduled reports: %w", err)
 	}
 	defer func() { _ = tx.Rollback(ctx) }()
-	rows, err := tx.Query(ctx, `SELECT id, name, report_config, frequency FROM scheduled_reports
+	rows, err := tx.Query(ctx, `SELECT id, name, report_config, frequency, organization_id::text FROM scheduled_reports
 		WHERE enabled AND next_run <= $1 ORDER BY next_run LIMIT $2 FOR UPDATE SKIP LOCKED`, now, maxDuePerTick)
 	if err != nil {
 		return 0, fmt.Errorf("read due schedules: %w", err)
@@ -49,11 +53,12 @@ func (j *jobRunner) runDue(ctx context.Context) (int, error) {
 		name      string
 		config    []byte
 		frequency string
+		org       string
 	}
 	var list []due
 	for rows.Next() {
 		var d due
-		if err := rows.Scan(&d.id, &d.name, &d.config, &d.frequency); err != nil {
+		if err := rows.Scan(&d.id, &d.name, &d.config, &d.frequency, &d.org); err != nil {
 			rows.Close()
 			return 0, fmt.Errorf("read due schedules: %w", err)
 		}
@@ -70,8 +75,8 @@ func (j *jobRunner) runDue(ctx context.Context) (int, error) {
 			"start_date": period(d.frequency, now).UTC().Format(time.RFC3339Nano), "end_date": now.UTC().Format(time.RFC3339Nano)})
 		var id uuid.UUID
 		err := tx.QueryRow(ctx, `INSERT INTO reports (title, report_type, format, start_date, end_date, parameters,
-			created_by, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $5) RETURNING id`,
-			clip(d.name, 300), typ, format, period(d.frequency, now), now, params, "scheduler").Scan(&id)
+			created_by, created_at, organization_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $5, $8) RETURNING id`,
+			clip(d.name, 300), typ, format, period(d.frequency, now), now, params, "scheduler", d.org).Scan(&id)
 		if err != nil {
 			return 0, fmt.Errorf("create report of schedule %s: %w", d.id, err)
 		}

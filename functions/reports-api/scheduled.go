@@ -119,7 +119,7 @@ func (s *Server) listScheduled(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) createScheduled(w http.ResponseWriter, r *http.Request) {
-	sf, ok := readInput(s, w, r, func(b []byte) (scheduleFields, error) { return parseScheduleFields(b, true) })
+	sf, reqOrg, ok := readWithOrganization(s, w, r, func(b []byte) (scheduleFields, error) { return parseScheduleFields(b, true) })
 	if !ok {
 		return
 	}
@@ -139,9 +139,14 @@ func (s *Server) createScheduled(w http.ResponseWriter, r *http.Request) {
 		next = &n
 	}
 	s.change(w, r, func(ctx context.Context, tx pgx.Tx) (int, any, error) {
+		// Its reports are made in, and from the samples of, this organisation.
+		org, err := targetOrganization(ctx, tx, reqOrg)
+		if err != nil {
+			return 0, nil, err
+		}
 		sr, err := scanScheduled(tx.QueryRow(ctx, `INSERT INTO scheduled_reports (name, report_config, frequency, enabled,
-			recipients, next_run, created_by, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8)
-		RETURNING `+scheduledColumns, *sf.Name, cfg, *sf.Frequency, enabled, recipients, next, actor(r), now))
+			recipients, next_run, created_by, created_at, updated_at, organization_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8, $9)
+		RETURNING `+scheduledColumns, *sf.Name, cfg, *sf.Frequency, enabled, recipients, next, actor(r), now, org))
 		if err != nil {
 			return 0, nil, fmt.Errorf("create scheduled report: %w", err)
 		}

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/sqalfn/sqal/shared/config"
+	"github.com/sqalfn/sqal/shared/database"
 	"github.com/sqalfn/sqal/shared/runtime"
 	"github.com/sqalfn/sqal/shared/testenv"
 )
@@ -18,7 +19,7 @@ func TestSetup(t *testing.T) {
 	if _, err := setup(ctx, &runtime.Env{}); err == nil {
 		t.Error("setup without a database pool: no error")
 	}
-	db := testenv.DB(t)
+	db := database.NewDB(testenv.DB(t))
 	for name, env := range map[string]map[string]string{
 		"bad duration":  {"REPORTS_GENERATION_TIMEOUT": "soon"},
 		"no slot":       {"REPORTS_MAX_CONCURRENT": "0"},

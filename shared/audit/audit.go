@@ -3,6 +3,14 @@
 // carries hash = SHA-256(prev_hash || canonical row). Editing or deleting a row breaks
 // the chain from that row on, which Verify reports.
 //
+// There is one chain per organisation (migration 00060): a row's prev_hash is the hash
+// of the previous row of the same organisation, so appends of different organisations
+// do not serialise on each other and an organisation, which sees only its own rows
+// under row-level security, can verify its own chain. Rows of system work that acts for
+// no organisation form one more chain (organization_id NULL), visible to
+// cross-organisation scopes only. Rows written before organisations formed a single
+// global chain; Verify accepts their links (see Verify).
+//
 // Writers (logins, admin changes, device credentials, model activations, alert
 // acknowledgements) call Record with an Entry built by FromRequest, which fills the
 // actor (put in the context by the auth middleware), request id and source address.
@@ -23,6 +31,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/sqalfn/sqal/shared/telemetry"
+	"github.com/sqalfn/sqal/shared/tenant"
 )
 
 // Actions the dashboard filters on (backend-new §3.6), plus verbs of this product.
@@ -105,11 +114,33 @@ type Beginner interface {
 	Begin(ctx context.Context) (pgx.Tx, error)
 }
 
-// chainLock serialises appends: each row's hash depends on the previous row.
+// chainLock seeds the advisory lock that serialises the appends of one chain: each
+// row's hash depends on the previous row of its organisation. The lock key is a hash of
+// the organisation, so two organisations rarely wait for each other (a collision only
+// serialises them, it cannot fork a chain).
 const chainLock = 0x5341_4c41_5544 // "SQALAUD"
 
-// Record appends e to the trail. Inside the caller's transaction the row commits or
-// rolls back with the caller's change.
+// Organization is the chain e is appended to: e.OrganizationID (the actor's organisation,
+// FromRequest), else the organisation of the scope of ctx (tenant.From), else none (NULL:
+// system work acting for no organisation, which needs a cross-organisation scope to be
+// written under row-level security).
+func Organization(ctx context.Context, e Entry) *uuid.UUID {
+	if id, err := uuid.Parse(e.OrganizationID); err == nil {
+		return &id
+	}
+	if s, ok := tenant.From(ctx); ok && !s.All {
+		if id, err := uuid.Parse(s.Organization); err == nil {
+			return &id
+		}
+	}
+	return nil
+}
+
+// Record appends e to its organisation's chain (Organization). db is a *database.DB (or
+// a transaction begun on one) carrying the scope of ctx: under row-level security the
+// chain head is read among the rows of that scope, which always include the rows of the
+// scope's own organisation. Inside the caller's transaction the row commits or rolls
+// back with the caller's change.
 func Record(ctx context.Context, db Beginner, e Entry) error {
 	if e.Action == "" || e.ResourceType == "" {
 		return errors.New("audit: entry needs an action and a resource type")
@@ -139,20 +170,28 @@ func Record(ctx context.Context, db Beginner, e Entry) error {
 		s := string(b)
 		changes = &s
 	}
+	row := rowOf(e, changes)
+	row.OrganizationID = Organization(ctx, e)
 	tx, err := db.Begin(ctx)
 	if err != nil {
 		return fmt.Errorf("audit: begin: %w", err)
 	}
 	defer func() { _ = tx.Rollback(ctx) }()
-	if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, int64(chainLock)); err != nil {
+	var org *string // the chain's key: the organisation as text, nil for NULL
+	if row.OrganizationID != nil {
+		s := row.OrganizationID.String()
+		org = &s
+	}
+	if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtextextended(COALESCE($1::text, ''), $2))`,
+		org, int64(chainLock)); err != nil {
 		return fmt.Errorf("audit: lock chain: %w", err)
 	}
 	prev := make([]byte, sha256.Size) // genesis
-	err = tx.QueryRow(ctx, `SELECT hash FROM audit_log ORDER BY seq DESC LIMIT 1`).Scan(&prev)
+	err = tx.QueryRow(ctx, `SELECT hash FROM audit_log WHERE organization_id IS NOT DISTINCT FROM $1::uuid
+		ORDER BY seq DESC LIMIT 1`, org).Scan(&prev)
 	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
 		return fmt.Errorf("audit: read chain head: %w", err)
 	}
-	row := rowOf(e, changes)
 	hash := row.hash(prev)
 	_, err = tx.Exec(ctx, `INSERT INTO audit_log (id, timestamp, user_id, user_name, action, resource_type,
 		resource_id, ip_address, user_agent, request_id, details, changes, status, error_message, organization_id,

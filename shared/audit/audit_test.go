@@ -2,12 +2,18 @@ package audit
 
 import (
 	"context"
+	"fmt"
 	"net/http/httptest"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
+	"github.com/google/uuid"
+
+	"github.com/sqalfn/sqal/shared/database"
 	"github.com/sqalfn/sqal/shared/telemetry"
+	"github.com/sqalfn/sqal/shared/tenant"
 	"github.com/sqalfn/sqal/shared/testenv"
 )
 
@@ -137,6 +143,185 @@ func TestClientIP(t *testing.T) {
 		}
 		if got := ClientIP(r); got != tt.want {
 			t.Errorf("ClientIP(%s, %q) = %s, want %s", tt.remote, tt.xff, got, tt.want)
+		}
+	}
+}
+
+const (
+	orgA = tenant.DefaultOrganization
+	orgB = "0b000000-0000-4000-8000-00000000000b"
+)
+
+// TestTenantIsolationChains: each organisation appends to its own chain through the
+// application role (row-level security); both verify; an organisation verifies (and
+// lists) only its own rows; an edited row is found in its organisation's chain only.
+func TestTenantIsolationChains(t *testing.T) {
+	app, owner := testenv.AppDB(t)
+	db := database.NewDB(app)
+	ctx := context.Background()
+	if _, err := owner.Exec(ctx, `INSERT INTO organizations (id, name, type) VALUES ($1, 'Org B', 'enterprise')`, orgB); err != nil {
+		t.Fatal(err)
+	}
+	inA, inB, all := tenant.With(ctx, tenant.Org(orgA)), tenant.With(ctx, tenant.Org(orgB)), tenant.With(ctx, tenant.All())
+	var wg sync.WaitGroup
+	for i := 0; i < 10; i++ {
+		for _, c := range []context.Context{inA, inB} {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				if err := Record(c, db, Entry{Action: ActionUpdate, ResourceType: "device", ResourceID: fmt.Sprint(i)}); err != nil {
+					t.Error(err)
+				}
+			}()
+		}
+	}
+	wg.Wait()
+	// System work (no organisation) has a chain of its own, visible to All only.
+	if err := Record(all, db, Entry{Action: ActionUpdate, ResourceType: "ai_model"}); err != nil {
+		t.Fatal(err)
+	}
+	// The actor's organisation wins over the scope's absence of one (super_admin).
+	if err := Record(all, db, Entry{Action: ActionLogin, ResourceType: "auth", OrganizationID: orgB}); err != nil {
+		t.Fatal(err)
+	}
+	var nA, nB, nNull int
+	if err := owner.QueryRow(ctx, `SELECT count(*) FILTER (WHERE organization_id = $1), count(*) FILTER (WHERE organization_id = $2),
+		count(*) FILTER (WHERE organization_id IS NULL) FROM audit_log`, orgA, orgB).Scan(&nA, &nB, &nNull); err != nil {
+		t.Fatal(err)
+	}
+	if nA != 10 || nB != 11 || nNull != 1 {
+		t.Fatalf("rows per organisation: A=%d B=%d none=%d, want 10 11 1", nA, nB, nNull)
+	}
+	rep, err := Verify(all, db)
+	if err != nil || !rep.Valid || rep.Checked != 22 || len(rep.Chains) != 3 {
+		t.Fatalf("all chains: %+v %v", rep, err)
+	}
+	for _, tc := range []struct {
+		ctx  context.Context
+		org  string
+		want int64
+	}{{inA, orgA, 10}, {inB, orgB, 11}} {
+		rep, err := Verify(tc.ctx, db)
+		if err != nil || !rep.Valid || rep.Checked != tc.want || len(rep.Chains) != 1 ||
+			rep.Chains[0].OrganizationID == nil || *rep.Chains[0].OrganizationID != tc.org || rep.Head == "" {
+			t.Fatalf("chain of %s: %+v %v", tc.org, rep, err)
+		}
+	}
+	// The application role cannot rewrite history, even in its own organisation.
+	if _, err := db.Exec(inA, `UPDATE audit_log SET details = 'x'`); err == nil {
+		t.Fatal("the application role updated audit_log")
+	}
+
+	// The owner edits a row of B with the trigger off.
+	var seqB int64
+	if err := owner.QueryRow(ctx, `SELECT seq FROM audit_log WHERE organization_id = $1 ORDER BY seq OFFSET 4 LIMIT 1`, orgB).Scan(&seqB); err != nil {
+		t.Fatal(err)
+	}
+	for _, sql := range []string{
+		`ALTER TABLE audit_log DISABLE TRIGGER audit_log_no_update`,
+		fmt.Sprintf(`UPDATE audit_log SET resource_id = 'forged' WHERE seq = %d`, seqB),
+		`ALTER TABLE audit_log ENABLE TRIGGER audit_log_no_update`,
+	} {
+		if _, err := owner.Exec(ctx, sql); err != nil {
+			t.Fatalf("%s: %v", sql, err)
+		}
+	}
+	rep, err = Verify(inB, db)
+	if err != nil || rep.Valid || rep.BrokenAt == nil || *rep.BrokenAt != seqB || !strings.Contains(rep.Reason, "modified") {
+		t.Fatalf("edited row of B not found in B's chain: %+v %v", rep, err)
+	}
+	if rep, err := Verify(inA, db); err != nil || !rep.Valid || rep.Checked != 10 {
+		t.Fatalf("A's chain after B's edit: %+v %v", rep, err)
+	}
+	rep, err = Verify(all, db)
+	if err != nil || rep.Valid || *rep.BrokenAt != seqB {
+		t.Fatalf("all chains after B's edit: %+v %v", rep, err)
+	}
+	for _, c := range rep.Chains {
+		broken := c.OrganizationID != nil && *c.OrganizationID == orgB
+		if c.Valid == broken || (broken && *c.BrokenAt != seqB) {
+			t.Errorf("chain %v: %+v", c.OrganizationID, c)
+		}
+	}
+	// Appends still work and the other chains stay valid.
+	if err := Record(inA, db, Entry{Action: ActionDelete, ResourceType: "device"}); err != nil {
+		t.Fatal(err)
+	}
+	if rep, err := Verify(inA, db); err != nil || !rep.Valid || rep.Checked != 11 {
+		t.Fatalf("A's chain after an append: %+v %v", rep, err)
+	}
+}
+
+// TestLegacyGlobalChain: rows written before organisations formed one chain mixing the
+// default organisation and rows without one (anonymous callers of open mode). They still
+// verify, in the cross-organisation scope and in the default organisation's (whose
+// links to rows it does not see are checked through them), and the per-organisation
+// appends that follow link to them; a deleted row is found in both scopes.
+func TestLegacyGlobalChain(t *testing.T) {
+	app, owner := testenv.AppDB(t)
+	db := database.NewDB(app)
+	ctx := context.Background()
+	prev := make([]byte, 32)
+	var seqs []int64
+	for i := 0; i < 6; i++ {
+		e := Entry{ID: uuid.New(), Timestamp: time.Now().UTC().Truncate(time.Microsecond), UserName: "anonymous",
+			Action: ActionUpdate, ResourceType: "settings", Status: "success"}
+		if i%2 == 0 {
+			e.OrganizationID = orgA
+		}
+		r := rowOf(e, nil)
+		h := r.hash(prev)
+		var seq int64
+		if err := owner.QueryRow(ctx, `INSERT INTO audit_log (id, timestamp, user_name, action, resource_type, status,
+			organization_id, prev_hash, hash) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9) RETURNING seq`,
+			e.ID, e.Timestamp, e.UserName, e.Action, e.ResourceType, e.Status, r.OrganizationID, prev, h).Scan(&seq); err != nil {
+			t.Fatal(err)
+		}
+		seqs = append(seqs, seq)
+		prev = h
+	}
+	all, inA := tenant.With(ctx, tenant.All()), tenant.With(ctx, tenant.Org(orgA))
+	for _, tc := range []struct {
+		name string
+		ctx  context.Context
+		db   Querier
+		want int64
+	}{{"all", all, db, 6}, {"owner", ctx, owner, 6}, {"A", inA, db, 3}} {
+		if rep, err := Verify(tc.ctx, tc.db); err != nil || !rep.Valid || rep.Checked != tc.want {
+			t.Fatalf("legacy chain (%s): %+v %v", tc.name, rep, err)
+		}
+	}
+	for _, c := range []context.Context{inA, all} {
+		if err := Record(c, db, Entry{Action: ActionCreate, ResourceType: "user"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rep, err := Verify(all, db)
+	if err != nil || !rep.Valid || rep.Checked != 8 || len(rep.Chains) != 2 {
+		t.Fatalf("legacy chain and new appends: %+v %v", rep, err)
+	}
+	if rep, err := Verify(inA, db); err != nil || !rep.Valid || rep.Checked != 4 {
+		t.Fatalf("A's legacy chain and new append: %+v %v", rep, err)
+	}
+	// A deleted legacy row of A (the third row) is still found: by the next row of the
+	// global chain (no organisation) for All, by A's next row for A.
+	for _, sql := range []string{
+		`ALTER TABLE audit_log DISABLE TRIGGER audit_log_no_update`,
+		fmt.Sprintf(`DELETE FROM audit_log WHERE seq = %d`, seqs[2]),
+		`ALTER TABLE audit_log ENABLE TRIGGER audit_log_no_update`,
+	} {
+		if _, err := owner.Exec(ctx, sql); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, tc := range []struct {
+		name string
+		ctx  context.Context
+		at   int64
+	}{{"all", all, seqs[3]}, {"A", inA, seqs[4]}} {
+		rep, err := Verify(tc.ctx, db)
+		if err != nil || rep.Valid || *rep.BrokenAt != tc.at || !strings.Contains(rep.Reason, "previous hash") {
+			t.Fatalf("deleted legacy row (%s): %+v %v, want broken at %d", tc.name, rep, err, tc.at)
 		}
 	}
 }
