@@ -6,6 +6,11 @@
 // records (source, id) with the effect, and the unique (sample_id, alert_type) index
 // keeps a second copy of the same sample (another source, a replay) from adding rows or
 // events.
+//
+// Organisations: events.Idempotent runs Handle in the organisation of the event's
+// organizationid extension (the default organisation without one), so the alert rows
+// take it from the column default of the scoped transaction and AddToOutbox names it on
+// every sqal.alert.raised event.
 package alerts
 
 import (

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
+
+	"github.com/sqalfn/sqal/shared/tenant"
 )
 
 // Send policy (documented in README.md): each client has a bounded queue of QueueSize
@@ -28,6 +30,9 @@ type client struct {
 	conn *websocket.Conn
 	srv  *Server
 	log  *slog.Logger
+	// scope is the organisation scope of the upgrade request (set before the client is
+	// registered, never changed): the messages of other organisations never reach it.
+	scope tenant.Scope
 
 	mu            sync.Mutex
 	queue         []outMsg
@@ -142,9 +147,25 @@ func (c *client) setFilter(f filter) {
 }
 
 func (c *client) allows(b *broadcast) bool {
+	if !c.sees(b) {
+		return false
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.filter.allows(b)
+}
+
+// sees reports whether b is in the client's organisation scope: every message with the
+// cross-organisation scope, its organisation's otherwise, nothing without a scope. No
+// filter of the client can widen this.
+func (c *client) sees(b *broadcast) bool {
+	switch {
+	case c.scope.All:
+		return true
+	case c.scope.Organization == "":
+		return false
+	}
+	return b.organization() == c.scope.Organization
 }
 
 func (c *client) write(ctx context.Context, data []byte) error {

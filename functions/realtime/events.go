@@ -13,9 +13,11 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/sqalfn/sqal/shared/alert"
+	"github.com/sqalfn/sqal/shared/events"
 	"github.com/sqalfn/sqal/shared/httpapi"
 	"github.com/sqalfn/sqal/shared/sample"
 	"github.com/sqalfn/sqal/shared/sqalread"
+	"github.com/sqalfn/sqal/shared/tenant"
 )
 
 // TypePredictionCreated is the event of the prediction step this function forwards
@@ -26,12 +28,24 @@ const TypePredictionCreated = "sqal.prediction.created"
 // broadcast is what travels on the Redis channel: the client message, built once by the
 // instance that received the event, plus what the per-client filters test.
 type broadcast struct {
-	ID       string          `json:"id"` // "<source> <id>" of the CloudEvent, for logs
-	Kind     string          `json:"kind"`
-	DeviceID *string         `json:"device_id,omitempty"`
-	SiteCode *string         `json:"site_code,omitempty"`
-	Grade    *string         `json:"grade,omitempty"`
-	Message  json.RawMessage `json:"message"`
+	ID       string  `json:"id"` // "<source> <id>" of the CloudEvent, for logs
+	Kind     string  `json:"kind"`
+	DeviceID *string `json:"device_id,omitempty"`
+	SiteCode *string `json:"site_code,omitempty"`
+	Grade    *string `json:"grade,omitempty"`
+	// Organization is the organisation of the event's data (its organizationid
+	// extension); only that organisation's clients and cross-organisation ones get it.
+	// Empty (a message of an instance from before organisations): the default one.
+	Organization string          `json:"organization_id,omitempty"`
+	Message      json.RawMessage `json:"message"`
+}
+
+// organization is the organisation of b's data.
+func (b *broadcast) organization() string {
+	if b.Organization == "" {
+		return tenant.DefaultOrganization
+	}
+	return b.Organization
 }
 
 // errBadEvent marks an event that retrying cannot fix (answered 400).
@@ -99,6 +113,20 @@ func (s *Server) Publish(ctx context.Context, e cloudevents.Event) (string, erro
 }
 
 func (s *Server) toBroadcast(e cloudevents.Event) (*broadcast, error) {
+	b, err := s.message(e)
+	if err != nil {
+		return nil, err
+	}
+	scope, err := events.OrganizationScope(e) // the default organisation without the extension
+	if err != nil {
+		return nil, errBadEvent{err}
+	}
+	b.Organization = scope.Organization
+	return b, nil
+}
+
+// message builds the broadcast of e (without its organisation).
+func (s *Server) message(e cloudevents.Event) (*broadcast, error) {
 	id := e.Source() + " " + e.ID()
 	switch e.Type() {
 	case sample.TypeStored:
@@ -233,12 +261,12 @@ func (s *Server) fanOut(ps *redis.PubSub) {
 }
 
 // latestSample returns the latest_sample data (SampleDict + final_score, final_grade,
-// timestamp), or nil when there is no sample or no database.
-func (s *Server) latestSample(ctx context.Context) (json.RawMessage, error) {
-	if s.db == nil {
+// timestamp) of the newest sample scope sees, or nil when there is none or no database.
+func (s *Server) latestSample(ctx context.Context, scope tenant.Scope) (json.RawMessage, error) {
+	if s.db == nil || !scope.Valid() {
 		return nil, nil
 	}
-	ctx, cancel := context.WithTimeout(ctx, s.cfg.LatestSampleTimeout)
+	ctx, cancel := context.WithTimeout(tenant.With(ctx, scope), s.cfg.LatestSampleTimeout)
 	defer cancel()
 	d, err := sqalread.LatestSample(ctx, s.db)
 	if errors.Is(err, sqalread.ErrNoSample) {

@@ -6,6 +6,13 @@
 // with a short-lived Redis key (delivery is at least once), and publishes it on a Redis
 // pub/sub channel. Every instance subscribes to that channel and fans the message out to
 // its own WebSocket clients, so a dashboard attached to any instance sees every sample.
+//
+// Organisations: a dashboard sees the samples, alerts and predictions of the
+// organisation scope its upgrade request was given by the auth middleware (every
+// organisation for a super administrator, none without a scope). The organisation of a
+// message is its event's organizationid extension (the default organisation without
+// one); it travels with the message on the Redis channel and each instance filters per
+// client. latest_sample is read in the client's scope (row-level security).
 package realtime
 
 import (
@@ -18,12 +25,13 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
-	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/redis/go-redis/v9"
 	"go.opentelemetry.io/otel/metric"
 
 	"github.com/sqalfn/sqal/shared/config"
+	"github.com/sqalfn/sqal/shared/database"
 	"github.com/sqalfn/sqal/shared/runtime"
+	"github.com/sqalfn/sqal/shared/tenant"
 )
 
 // Function is the realtime fan-out.
@@ -90,7 +98,7 @@ func setup(ctx context.Context, env *runtime.Env) (http.Handler, error) {
 type Deps struct {
 	Config Config
 	Redis  redis.UniversalClient
-	DB     *pgxpool.Pool
+	DB     *database.DB
 	Logger *slog.Logger
 	Meter  metric.Meter
 	// Now is the clock (tests); nil means time.Now.
@@ -102,7 +110,7 @@ type Deps struct {
 type Server struct {
 	cfg     Config
 	rdb     redis.UniversalClient
-	db      *pgxpool.Pool
+	db      *database.DB
 	log     *slog.Logger
 	metrics *metrics
 	now     func() time.Time
@@ -235,6 +243,7 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 	}
 	conn.SetReadLimit(s.cfg.MaxClientFrame)
 	c := newClient(s, conn)
+	c.scope, _ = tenant.From(r.Context()) // set by the auth middleware; none: sees nothing
 	c.serverDown = runtime.ShuttingDown(r.Context())
 	n, ok := s.add(c)
 	if !ok {
@@ -250,7 +259,8 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 		_ = conn.CloseNow()
 		return
 	}
-	if latest, err := s.latestSample(r.Context()); err != nil {
+	// Read in the client's scope (row-level security): its organisation's newest sample.
+	if latest, err := s.latestSample(r.Context(), c.scope); err != nil {
 		s.log.Warn("realtime: latest_sample unavailable", "err", err)
 	} else if latest != nil {
 		if err := c.write(r.Context(), mustJSON(dataFrame{typeLatestSample, stamp(s.now()), latest})); err != nil {

@@ -18,8 +18,10 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/sqalfn/sqal/shared/alert"
+	"github.com/sqalfn/sqal/shared/database"
 	"github.com/sqalfn/sqal/shared/ml"
 	"github.com/sqalfn/sqal/shared/sample"
+	"github.com/sqalfn/sqal/shared/tenant"
 	"github.com/sqalfn/sqal/shared/testenv"
 )
 
@@ -49,12 +51,16 @@ func (in instance) wsURL() string {
 func start(t *testing.T, cfg Config, rdb *redis.Client, db *pgxpool.Pool, opts ...func(*httptest.Server)) instance {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	srv, err := New(ctx, Deps{Config: cfg, Redis: rdb, DB: db})
+	d := Deps{Config: cfg, Redis: rdb}
+	if db != nil {
+		d.DB = database.NewDB(db)
+	}
+	srv, err := New(ctx, d)
 	if err != nil {
 		cancel()
 		t.Fatalf("New: %v", err)
 	}
-	hs := httptest.NewUnstartedServer(srv)
+	hs := httptest.NewUnstartedServer(withTestScope(srv))
 	for _, o := range opts {
 		o(hs)
 	}
@@ -67,6 +73,26 @@ func start(t *testing.T, cfg Config, rdb *redis.Client, db *pgxpool.Pool, opts .
 	return instance{srv, hs}
 }
 
+// withTestScope stands in for the auth middleware, which gives every request the scope
+// of its caller: the scope named by the test-only "scope" query parameter ("all", an
+// organisation id, "none"), the default organisation's when absent (the anonymous
+// caller of open mode).
+func withTestScope(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s := tenant.Org(tenant.DefaultOrganization)
+		switch v := r.URL.Query().Get("scope"); v {
+		case "":
+		case "all":
+			s = tenant.All()
+		case "none":
+			s = tenant.Scope{}
+		default:
+			s = tenant.Org(v)
+		}
+		h.ServeHTTP(w, r.WithContext(tenant.With(r.Context(), s)))
+	})
+}
+
 type wsClient struct {
 	t    *testing.T
 	conn *websocket.Conn
@@ -75,9 +101,14 @@ type wsClient struct {
 // dial connects and consumes connection_established.
 func dial(t *testing.T, in instance) (*wsClient, map[string]any) {
 	t.Helper()
+	return dialURL(t, in.wsURL())
+}
+
+func dialURL(t *testing.T, url string) (*wsClient, map[string]any) {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	conn, _, err := websocket.Dial(ctx, in.wsURL(), nil)
+	conn, _, err := websocket.Dial(ctx, url, nil)
 	if err != nil {
 		t.Fatalf("dial: %v", err)
 	}

@@ -20,10 +20,12 @@ import (
 	"github.com/sqalfn/sqal/functions/ingest"
 	"github.com/sqalfn/sqal/functions/realtime"
 	"github.com/sqalfn/sqal/shared/config"
+	"github.com/sqalfn/sqal/shared/database"
 	"github.com/sqalfn/sqal/shared/events"
 	"github.com/sqalfn/sqal/shared/events/localbus"
 	"github.com/sqalfn/sqal/shared/runtime"
 	"github.com/sqalfn/sqal/shared/sample/fixtures"
+	"github.com/sqalfn/sqal/shared/tenant"
 	"github.com/sqalfn/sqal/shared/testenv"
 	"github.com/sqalfn/sqal/tools/simulator/station"
 )
@@ -74,11 +76,11 @@ func startStack(t *testing.T) stack {
 	if err := config.Load(ctx, config.MapLookuper(map[string]string{"REALTIME_CHANNEL": "sqal:e2e"}), &rcfg); err != nil {
 		t.Fatal(err)
 	}
-	rtA, err := realtime.New(ctx, realtime.Deps{Config: rcfg, Redis: rdb, DB: db, Logger: quiet()})
+	rtA, err := realtime.New(ctx, realtime.Deps{Config: rcfg, Redis: rdb, DB: database.NewDB(db), Logger: quiet()})
 	if err != nil {
 		t.Fatal(err)
 	}
-	rtB, err := realtime.New(ctx, realtime.Deps{Config: rcfg, Redis: rdb, DB: db, Logger: quiet()})
+	rtB, err := realtime.New(ctx, realtime.Deps{Config: rcfg, Redis: rdb, DB: database.NewDB(db), Logger: quiet()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -103,7 +105,7 @@ func startStack(t *testing.T) stack {
 		_ = relay.Run(ctx)
 	}()
 
-	st := stack{ingest: httptest.NewServer(svc), realtimeA: httptest.NewServer(rtA), realtB: httptest.NewServer(rtB)}
+	st := stack{ingest: httptest.NewServer(svc), realtimeA: httptest.NewServer(anonymous(rtA)), realtB: httptest.NewServer(anonymous(rtB))}
 	t.Cleanup(func() {
 		st.ingest.CloseClientConnections()
 		st.ingest.Close()
@@ -119,6 +121,14 @@ func startStack(t *testing.T) stack {
 		svc.Store().Wait()
 	})
 	return st
+}
+
+// anonymous gives the dashboards the scope the auth middleware gives the anonymous
+// caller of the open mode: the default organisation, the one of the simulator's devices.
+func anonymous(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h.ServeHTTP(w, r.WithContext(tenant.With(r.Context(), tenant.Org(tenant.DefaultOrganization))))
+	})
 }
 
 type dashboard struct {
