@@ -9,6 +9,9 @@
 //     foie-gras alerts list;
 //   - /api/export/samples the CSV/JSON export.
 //
+// Every query runs in the organisation scope of its request (shared/tenant, row-level
+// security of migration 00060): an organisation sees and changes only its own data.
+//
 // Every aggregate is computed in SQL over the whole requested period (never over a
 // capped row sample) and cached in Redis under the SQAL data generation, so a newly
 // stored sample invalidates it at once; with Redis down the endpoints still answer from
@@ -26,11 +29,11 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/redis/go-redis/v9"
 	"go.opentelemetry.io/otel/metric"
 
 	"github.com/sqalfn/sqal/shared/config"
+	"github.com/sqalfn/sqal/shared/database"
 	"github.com/sqalfn/sqal/shared/httpapi"
 	"github.com/sqalfn/sqal/shared/runtime"
 )
@@ -75,8 +78,14 @@ func setup(ctx context.Context, env *runtime.Env) (http.Handler, error) {
 }
 
 // Server holds the dependencies of the handlers.
+//
+// Every handler queries db with its request's context, which carries the organisation
+// scope the auth middleware resolved (tenant.From): row-level security shows a request
+// only its organisation's samples, devices and rollup rows (a super_admin's, every
+// organisation's), so another organisation's device or analysis is a 404 and its
+// device cannot be updated.
 type Server struct {
-	db     *pgxpool.Pool
+	db     *database.DB
 	cache  *aggregateCache
 	cfg    Config
 	logger *slog.Logger
@@ -86,7 +95,7 @@ type Server struct {
 // New returns the function's handler. rdb may be nil (no cache). The meter is not used:
 // the read cache counts under shared/cache's scope of the global provider (see
 // newAggregateCache); the parameter stays for the callers.
-func New(db *pgxpool.Pool, rdb redis.UniversalClient, _ metric.Meter, cfg Config, logger *slog.Logger) http.Handler {
+func New(db *database.DB, rdb redis.UniversalClient, _ metric.Meter, cfg Config, logger *slog.Logger) http.Handler {
 	s := &Server{db: db, cfg: cfg, logger: logger, now: time.Now}
 	s.cache = newAggregateCache(rdb, logger)
 	return s.routes()

@@ -14,6 +14,7 @@ import (
 
 	"github.com/sqalfn/sqal/shared/cache"
 	"github.com/sqalfn/sqal/shared/config"
+	"github.com/sqalfn/sqal/shared/database"
 	"github.com/sqalfn/sqal/shared/sqalread"
 	"github.com/sqalfn/sqal/shared/telemetry"
 	"github.com/sqalfn/sqal/shared/testenv"
@@ -36,7 +37,7 @@ func TestCacheMetricsOneSeriesPerProcess(t *testing.T) {
 	})
 
 	db, rdb := testenv.DB(t), testenv.Redis(t)
-	h := New(db, rdb, tel.MeterProvider.Meter("github.com/sqalfn/sqal/analysis-api"), testConfig, logger)
+	h := New(database.NewDB(db), rdb, tel.MeterProvider.Meter("github.com/sqalfn/sqal/analysis-api"), testConfig, logger)
 	// What sqal-api builds over the same Redis (its own meter, same cache name).
 	other := cache.New(rdb, cache.Options{Name: sqalread.CacheName, Logger: logger})
 	if _, err := cache.Get(context.Background(), other, "probe", time.Minute, func(context.Context) (int, error) { return 1, nil }); err != nil {

@@ -250,6 +250,8 @@ func contains(list []string, v string) bool {
 
 // updateDevice serves PATCH /api/sensors/devices/{device_id}: accepts the snake_case
 // column names and the camelCase names the GET returns; answers the updated device.
+// The transaction runs in the request's organisation scope: another organisation's
+// device is not found (404) and nothing is written.
 func (s *Server) updateDevice(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("device_id")
 	var body bytes.Buffer

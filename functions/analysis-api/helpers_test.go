@@ -18,6 +18,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/sqalfn/sqal/shared/database"
 	"github.com/sqalfn/sqal/shared/sample"
 	"github.com/sqalfn/sqal/shared/testenv"
 )
@@ -53,7 +54,7 @@ func newEnvWith(t testing.TB, withRedis bool) *testEnv {
 		e.rdb = testenv.Redis(t)
 		rdb = e.rdb
 	}
-	e.srv = &Server{db: e.db, cfg: testConfig, logger: logger, now: func() time.Time { return t0 }}
+	e.srv = &Server{db: database.NewDB(e.db), cfg: testConfig, logger: logger, now: func() time.Time { return t0 }}
 	e.srv.cache = newAggregateCache(rdb, logger)
 	e.h = e.srv.routes()
 	return e

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/sqalfn/sqal/shared/config"
+	"github.com/sqalfn/sqal/shared/database"
 	"github.com/sqalfn/sqal/shared/runtime"
 	"github.com/sqalfn/sqal/shared/testenv"
 )
@@ -16,7 +17,7 @@ func TestSetup(t *testing.T) {
 	if _, err := setup(ctx, &runtime.Env{}); err == nil {
 		t.Error("setup without a database pool: no error")
 	}
-	db := testenv.DB(t)
+	db := database.NewDB(testenv.DB(t))
 	bad := &runtime.Env{DB: db, Lookup: config.MapLookuper(map[string]string{"ANALYSIS_LIVE_CACHE_TTL": "soon"})}
 	if _, err := setup(ctx, bad); err == nil {
 		t.Error("setup with an invalid duration: no error")

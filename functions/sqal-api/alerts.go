@@ -17,6 +17,7 @@ import (
 	"github.com/sqalfn/sqal/shared/events"
 	"github.com/sqalfn/sqal/shared/httpapi"
 	"github.com/sqalfn/sqal/shared/sqalread"
+	"github.com/sqalfn/sqal/shared/tenant"
 )
 
 // alerts is #11 GET /api/sqal/alerts: newest first. Not cached: the SQAL dashboard
@@ -132,7 +133,8 @@ func (b *alertCreate) validate() (vals map[string]string, ctx json.RawMessage, i
 
 // createAlert is #7 POST /api/sqal/alerts. Every valid body is stored (legacy answered
 // 500 for any data_context or unknown device): data_context JSON-encoded in
-// defect_details, title = alert_type.
+// defect_details, title = alert_type. A device or sample of another organisation is a
+// 404 (alertOrganization).
 //
 // The schema keeps one alert per (sample_id, alert_type) (the alerts step relies on it
 // for idempotency); posting the same pair again returns the existing alert's id.
@@ -155,6 +157,11 @@ func (a *API) createAlert(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	id, err := a.storeAlert(r.Context(), vals, dataCtx)
+	var nf notFoundError
+	if errors.As(err, &nf) {
+		httpapi.Detail(w, http.StatusNotFound, string(nf))
+		return
+	}
 	if err != nil {
 		a.log.ErrorContext(r.Context(), "create alert", "error", err)
 		httpapi.Detail(w, http.StatusInternalServerError, "Unable to create alert")
@@ -164,26 +171,89 @@ func (a *API) createAlert(w http.ResponseWriter, r *http.Request) {
 	httpapi.JSON(w, http.StatusOK, map[string]int64{"alert_id": id})
 }
 
+// notFoundError is answered 404 with its text: the alert names a device or sample of
+// another organisation.
+type notFoundError string
+
+func (e notFoundError) Error() string { return string(e) }
+
+// alertOrganization returns the organisation a new alert belongs to: its device's, else
+// its sample's, else the request's (the default organisation for a super_admin; nil
+// without a scope, and the column default decides). The device and sample are looked
+// up across organisations (tenant.All, on purpose): in an organisation's scope, a
+// device or sample of another organisation is refused (404, as if absent) rather than
+// stored as this organisation's alert, which would take the sample's one alert of that
+// type (unique per sample and type) away from its owner.
+func (a *API) alertOrganization(ctx context.Context, deviceID, sampleID string) (*string, error) {
+	scope, scoped := tenant.From(ctx)
+	var devOrg, sampleOrg *string
+	err := a.db.QueryRow(tenant.With(ctx, tenant.All()), `SELECT
+  (SELECT organization_id::text FROM sqal_devices WHERE device_id = left($1, 100)),
+  (SELECT organization_id::text FROM sensor_samples WHERE sample_id = left($2, 100))`,
+		deviceID, sampleID).Scan(&devOrg, &sampleOrg)
+	if err != nil {
+		return nil, fmt.Errorf("resolve alert organisation: %w", err)
+	}
+	if scoped && !scope.All {
+		if devOrg != nil && *devOrg != scope.Organization {
+			return nil, notFoundError(fmt.Sprintf("Device %s introuvable", deviceID))
+		}
+		if sampleOrg != nil && *sampleOrg != scope.Organization {
+			return nil, notFoundError(fmt.Sprintf("Échantillon %s introuvable", sampleID))
+		}
+	}
+	switch {
+	case devOrg != nil:
+		return devOrg, nil
+	case sampleOrg != nil:
+		return sampleOrg, nil
+	case !scoped:
+		// No scope: the insert's default and policy decide (under the application role
+		// the database refuses it).
+		return nil, nil
+	case scope.All:
+		org := tenant.DefaultOrganization
+		return &org, nil
+	}
+	return &scope.Organization, nil
+}
+
 // storeAlert inserts the alert and, in the same transaction, its sqal.alert.raised
 // event (the one the alerts step emits), so realtime broadcasts manual alerts too
 // (contract §5.4 #7: SHOULD broadcast). An existing (sample, type) alert is returned
 // as is, without a second event.
 func (a *API) storeAlert(ctx context.Context, vals map[string]string, dataCtx json.RawMessage) (int64, error) {
+	org, err := a.alertOrganization(ctx, vals["device_id"], vals["sample_id"])
+	if err != nil {
+		return 0, err
+	}
 	tx, err := a.db.Begin(ctx)
 	if err != nil {
 		return 0, fmt.Errorf("begin: %w", err)
 	}
 	defer func() { _ = tx.Rollback(context.WithoutCancel(ctx)) }()
-	var id int64
-	err = tx.QueryRow(ctx, `INSERT INTO sqal_alerts ("time", device_id, sample_id, alert_type, severity, title, message, defect_details, acknowledged)
-VALUES ($1, left($2, 100), left($3, 100), left($4, 50), $5, left($4, 200), $6, $7, false)
+	// The organisation is named: the column default (the transaction's organisation)
+	// would be the default organisation in a super_admin's scope.
+	var (
+		id     int64
+		stored string
+	)
+	err = tx.QueryRow(ctx, `INSERT INTO sqal_alerts ("time", device_id, sample_id, alert_type, severity, title, message, defect_details, acknowledged, organization_id)
+VALUES ($1, left($2, 100), left($3, 100), left($4, 50), $5, left($4, 200), $6, $7, false,
+  COALESCE($8::uuid, sqal_row_organization()))
 ON CONFLICT (sample_id, alert_type) DO NOTHING
-RETURNING alert_id`,
-		a.now(), vals["device_id"], vals["sample_id"], vals["alert_type"], vals["severity"], vals["message"], nullJSON(dataCtx)).Scan(&id)
+RETURNING alert_id, organization_id::text`,
+		a.now(), vals["device_id"], vals["sample_id"], vals["alert_type"], vals["severity"], vals["message"], nullJSON(dataCtx), org).Scan(&id, &stored)
 	if errors.Is(err, pgx.ErrNoRows) {
-		// This sample already has an alert of this type: answer its id.
+		// This sample already has an alert of this type: answer its id. The pair is
+		// unique across organisations; when the existing alert is another
+		// organisation's (a sample id stored nowhere, alerted elsewhere), it stays
+		// invisible and untouched: 404.
 		err = tx.QueryRow(ctx, `SELECT alert_id FROM sqal_alerts WHERE sample_id = left($1, 100) AND alert_type = left($2, 50)`,
 			vals["sample_id"], vals["alert_type"]).Scan(&id)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return 0, notFoundError(fmt.Sprintf("Échantillon %s introuvable", vals["sample_id"]))
+		}
 		if err != nil {
 			return 0, fmt.Errorf("read existing alert: %w", err)
 		}
@@ -207,6 +277,9 @@ RETURNING alert_id`,
 	e.SetSubject(rec.SampleID)
 	e.SetTime(rec.Time.Time())
 	e.SetExtension(alert.ExtDevice, rec.DeviceID)
+	// Named explicitly: AddToOutbox stamps the scope's organisation, and a super_admin's
+	// scope has none.
+	e.SetExtension(tenant.EventExtension, stored)
 	if site != nil && *site != "" {
 		e.SetExtension(alert.ExtSite, *site)
 	}
@@ -247,7 +320,8 @@ type ackResponse struct {
 }
 
 // acknowledge is #12 POST /api/sqal/alerts/{alert_id}/acknowledge: 404 for an unknown
-// alert (legacy answered success).
+// alert (legacy answered success), including another organisation's (row-level
+// security: the UPDATE does not see it, so it stays unchanged).
 func (a *API) acknowledge(w http.ResponseWriter, r *http.Request) {
 	p := httpapi.Params(r)
 	id := p.Path("alert_id").RequiredInt()

@@ -14,6 +14,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/sqalfn/sqal/shared/database"
 	"github.com/sqalfn/sqal/shared/testenv"
 )
 
@@ -35,7 +36,7 @@ func newTestAPI(t *testing.T, withRedis bool) *testAPI {
 		ta.rdb = testenv.Redis(t)
 		o.Redis = ta.rdb
 	}
-	h, err := New(ta.db, o)
+	h, err := New(database.NewDB(ta.db), o)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -102,7 +102,10 @@ type lotsAggregatedResponse struct {
 func (a *API) lotsAggregated(w http.ResponseWriter, r *http.Request) {
 	resp, err := get(r.Context(), a.cache, "lots", "all", func(ctx context.Context) (lotsAggregatedResponse, error) {
 		// From the per-lot rollup (migration 00043): a few rows per lot instead of
-		// every sample that has a lot.
+		// every sample that has a lot. Its key is (lot, grade, organisation): one row per
+		// (lot, grade) in an organisation's scope, but possibly several in the
+		// all-organisations scope (lots are shared reference data), so the majority
+		// grade is taken over the per-grade sums.
 		rows, err := a.db.Query(ctx, `WITH t AS (
   SELECT lot_id, sum(n)::bigint AS n,
     sum(sum_score) AS ss, sum(n_score) AS ns, sum(sum_tof) AS st, sum(n_tof) AS nt,
@@ -110,7 +113,9 @@ func (a *API) lotsAggregated(w http.ResponseWriter, r *http.Request) {
     sum(sum_fat) AS sa, sum(n_fat) AS na, sum(sum_oxidation) AS so, sum(n_oxidation) AS no
   FROM sqal_sample_lot GROUP BY lot_id
 ), top AS (
-  SELECT DISTINCT ON (lot_id) lot_id, grade FROM sqal_sample_lot ORDER BY lot_id, n DESC, grade
+  SELECT DISTINCT ON (lot_id) lot_id, grade
+  FROM (SELECT lot_id, grade, sum(n) AS n FROM sqal_sample_lot GROUP BY lot_id, grade) g
+  ORDER BY lot_id, n DESC, grade
 )
 SELECT t.lot_id, t.n,
   round((ss / NULLIF(ns, 0))::numeric, 4)::float8, top.grade,

@@ -6,8 +6,7 @@ import (
 	"log/slog"
 	"time"
 
-	"github.com/jackc/pgx/v5/pgxpool"
-
+	"github.com/sqalfn/sqal/shared/database"
 	"github.com/sqalfn/sqal/shared/events"
 	"github.com/sqalfn/sqal/shared/ml"
 	"github.com/sqalfn/sqal/shared/sqalread"
@@ -21,8 +20,10 @@ type MLPredictor struct {
 	ML ml.LegacyPredictor
 }
 
-// NewMLPredictor returns a Predictor over the registry in db.
-func NewMLPredictor(db *pgxpool.Pool, logger *slog.Logger) MLPredictor {
+// NewMLPredictor returns a Predictor over the registry in db. The registry tables are
+// shared by every organisation; the sample and the prediction are read and written in
+// the organisation scope of the request's context.
+func NewMLPredictor(db *database.DB, logger *slog.Logger) MLPredictor {
 	reg := &ml.Registry{DB: db, Store: ml.PGStore{DB: db}, Outbox: events.AddToOutbox, Source: ml.SourceSQALAPI}
 	return MLPredictor{ML: ml.LegacyPredictor{Service: &ml.Service{Registry: reg, Logger: logger,
 		TTL: 30 * time.Second, Source: ml.SourceSQALAPI}}}

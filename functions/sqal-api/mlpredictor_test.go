@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sqalfn/sqal/shared/database"
 	"github.com/sqalfn/sqal/shared/ml/synth"
 	"github.com/sqalfn/sqal/shared/testenv"
 )
@@ -20,7 +21,8 @@ func TestPredictWithModel(t *testing.T) {
 	if err := synth.Insert(context.Background(), db, []synth.Sample{s}, time.Now().UTC()); err != nil {
 		t.Fatal(err)
 	}
-	h, err := New(db, Options{Predictor: NewMLPredictor(db, nil)})
+	sdb := database.NewDB(db)
+	h, err := New(sdb, Options{Predictor: NewMLPredictor(sdb, nil)})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -34,7 +34,8 @@ type Prediction struct {
 
 // MVPPredictor is the documented fallback (contract §5.4 #6, "MVP, keep"): it is NOT a
 // model. The "prediction" copies the sample's own fusion score and grade; the model
-// named is the newest active ai_models row (by created_at), else the built-in
+// named is the newest active ai_models row (by created_at; the model registry is
+// shared by every organisation, no row-level security), else the built-in
 // "sqal-mvp" version "0.1"; explanations say where the values came from.
 type MVPPredictor struct {
 	DB sqalread.Querier
@@ -74,7 +75,8 @@ type predictResponse struct {
 
 // predict is #6 POST /api/sqal/predict?sample_id=...: the legacy MVP stored one row per
 // call; the ML registry keeps one per (sample, model version), so a repeated call
-// answers the stored prediction.
+// answers the stored prediction. The sample is read in the request's organisation
+// scope: another organisation's sample is a 404 and gets no prediction.
 func (a *API) predict(w http.ResponseWriter, r *http.Request) {
 	p := httpapi.Params(r)
 	sampleID := p.Query("sample_id").RequiredString()
@@ -102,8 +104,11 @@ func (a *API) predict(w http.ResponseWriter, r *http.Request) {
 	// One prediction per (sample, model, version) (unique index of the ML registry,
 	// migration 00020): a repeated call returns the stored prediction and its time.
 	var predictedAt time.Time
-	err = a.db.QueryRow(ctx, `INSERT INTO predictions (sample_id, device_id, predicted_at, model_name, model_version, score, grade, explanations)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+	// The prediction belongs to its sample's organisation (the scope's own, unless a
+	// super_admin asks across organisations).
+	err = a.db.QueryRow(ctx, `INSERT INTO predictions (sample_id, device_id, predicted_at, model_name, model_version, score, grade, explanations, organization_id)
+VALUES ($1::text, $2, $3, $4, $5, $6, $7, $8,
+  COALESCE((SELECT organization_id FROM sensor_samples WHERE sample_id = $1::text), sqal_row_organization()))
 ON CONFLICT (sample_id, model_name, model_version) DO UPDATE SET sample_id = EXCLUDED.sample_id
 RETURNING id::text, predicted_at`,
 		resp.SampleID, resp.DeviceID, a.now(), resp.ModelName, resp.ModelVersion, resp.Score, resp.Grade,

@@ -11,8 +11,9 @@ import (
 )
 
 // TestRollupMatchesSamples: after inserts (single and multi-row), updates that move a
-// sample between hours, devices and grades, updates of unrelated columns, and deletes,
-// sqal_sample_hourly equals the aggregation of sensor_samples it summarises.
+// sample between hours, devices, grades and organisations, updates of unrelated
+// columns, and deletes, sqal_sample_hourly equals the aggregation of sensor_samples it
+// summarises.
 func TestRollupMatchesSamples(t *testing.T) {
 	ctx := context.Background()
 	ta := newTestAPI(t, false)
@@ -45,8 +46,9 @@ func TestRollupMatchesSamples(t *testing.T) {
   SELECT date_trunc('hour', "timestamp", 'UTC') AS bucket, device_id, fusion_final_grade AS grade, count(*) AS n,
          count(*) FILTER (WHERE fusion_is_compliant) AS n_compliant, sum(fusion_final_score) AS sum_score,
          COALESCE(sum(vl53l8ch_volume_mm3), 0) AS sum_volume, count(vl53l8ch_volume_mm3) AS n_volume,
-         COALESCE(sum(as7341_freshness_index), 0) AS sum_freshness, count(as7341_freshness_index) AS n_freshness
-  FROM sensor_samples GROUP BY 1, 2, 3
+         COALESCE(sum(as7341_freshness_index), 0) AS sum_freshness, count(as7341_freshness_index) AS n_freshness,
+         organization_id
+  FROM sensor_samples GROUP BY 1, 2, 3, organization_id
 )
 SELECT count(*) FROM (
   (SELECT * FROM want EXCEPT SELECT * FROM sqal_sample_hourly)
@@ -79,8 +81,9 @@ SELECT count(*) FROM (
          COALESCE(sum(as7341_quality_score), 0) AS e, count(as7341_quality_score) AS f,
          COALESCE(sum(as7341_freshness_index), 0) AS g, count(as7341_freshness_index) AS h,
          COALESCE(sum(as7341_fat_quality_index), 0) AS i, count(as7341_fat_quality_index) AS j,
-         COALESCE(sum(as7341_oxidation_index), 0) AS k, count(as7341_oxidation_index) AS l
-  FROM sensor_samples WHERE lot_id IS NOT NULL GROUP BY 1, 2
+         COALESCE(sum(as7341_oxidation_index), 0) AS k, count(as7341_oxidation_index) AS l,
+         organization_id
+  FROM sensor_samples WHERE lot_id IS NOT NULL GROUP BY 1, 2, organization_id
 )
 SELECT count(*) FROM (
   (SELECT * FROM want EXCEPT SELECT * FROM sqal_sample_lot)
@@ -106,6 +109,11 @@ SELECT count(*) FROM (
 	check("value update")
 	ta.exec(`UPDATE sensor_samples SET lot_id = 5, blockchain_hash = 'h' WHERE sample_id LIKE 'R3%'`)
 	check("unrelated update")
+	// Rollup rows are per organisation: the same hour, device, grade and lot in two
+	// organisations are two rows, and moving samples moves their counts.
+	ta.exec(`INSERT INTO organizations (id, name, type) VALUES ('0b000000-0000-4000-8000-00000000000b', 'Org B', 'enterprise')`)
+	ta.exec(`UPDATE sensor_samples SET organization_id = '0b000000-0000-4000-8000-00000000000b' WHERE sample_id LIKE 'R%5' OR sample_id LIKE 'M1%'`)
+	check("organisation update")
 	ta.exec(`DELETE FROM sensor_samples WHERE sample_id LIKE 'M%' OR sample_id LIKE 'R4%'`)
 	check("delete")
 	var leftovers int

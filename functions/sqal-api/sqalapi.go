@@ -3,6 +3,9 @@
 // (§6), the lot quality read used by the Gaveurs app (/api/lots/{lot_id}/qualite, §7.2),
 // the legacy /health (§8), and the product's merged OpenAPI document and docs page.
 //
+// Every query runs in the organisation scope of its request (shared/tenant, row-level
+// security of migration 00060): an organisation sees and changes only its own data.
+//
 // Aggregates are computed in SQL over the whole requested period (the legacy 10,000-row
 // window is gone), mostly from the hourly rollup sqal_sample_hourly (migration 00040)
 // plus the partial hours at the window edges, and cached in Redis under a generation
@@ -17,12 +20,12 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/redis/go-redis/v9"
 	"go.opentelemetry.io/otel/metric"
 
 	"github.com/sqalfn/sqal/shared/cache"
 	"github.com/sqalfn/sqal/shared/config"
+	"github.com/sqalfn/sqal/shared/database"
 	"github.com/sqalfn/sqal/shared/httpapi"
 	"github.com/sqalfn/sqal/shared/runtime"
 	"github.com/sqalfn/sqal/shared/sqalread"
@@ -49,8 +52,14 @@ type Config struct {
 }
 
 // API holds the dependencies of the handlers.
+//
+// Every handler reads and writes through db with the request's context, which carries
+// the organisation scope the auth middleware resolved (tenant.From): row-level security
+// then shows a request only its organisation's samples, devices, alerts, predictions and
+// rollup rows, and a super_admin (tenant.All) every organisation's. An id of another
+// organisation is therefore simply absent: 404 on detail routes and mutations.
 type API struct {
-	db        *pgxpool.Pool
+	db        *database.DB
 	cache     *aggregates
 	predictor Predictor
 	log       *slog.Logger
@@ -76,8 +85,9 @@ func setup(ctx context.Context, env *runtime.Env) (http.Handler, error) {
 		Predictor: NewMLPredictor(env.DB, env.Logger)})
 }
 
-// New builds the sqal-api handler.
-func New(db *pgxpool.Pool, o Options) (http.Handler, error) {
+// New builds the sqal-api handler. Requests must carry an organisation scope
+// (tenant.With; the auth middleware sets it): without one they see no data.
+func New(db *database.DB, o Options) (http.Handler, error) {
 	if db == nil {
 		return nil, errors.New("sqal-api: database pool required")
 	}

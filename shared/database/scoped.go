@@ -20,7 +20,10 @@ import (
 //     setting is transaction-local (nothing leaks to the next user of the connection,
 //     which PgBouncer in transaction mode may hand to anyone) and costs no round trip.
 //   - Begin and BeginTx send BEGIN and the scope together (pgx's Batch.BeginTx).
-//   - CopyFrom runs in its own transaction for the same reason.
+//
+// There is no scoped CopyFrom: PostgreSQL refuses COPY FROM into a table under
+// row-level security ("COPY FROM not supported with row-level security"), so the
+// functions insert with multi-row INSERTs; only tools running as the owner COPY.
 //
 // A context without a scope sets an empty one: the statement sees no tenant rows.
 // The embedded pool stays available for what is not tenant data (health pings, the
@@ -147,17 +150,6 @@ func (db *DB) BeginTx(ctx context.Context, opts pgx.TxOptions) (pgx.Tx, error) {
 		return nil, fmt.Errorf("begin transaction: no transaction")
 	}
 	return tx, nil
-}
-
-// CopyFrom copies rows in a transaction of its own with the scope of ctx.
-func (db *DB) CopyFrom(ctx context.Context, table pgx.Identifier, columns []string, src pgx.CopyFromSource) (int64, error) {
-	var n int64
-	err := WithTx(ctx, db, func(ctx context.Context, tx pgx.Tx) error {
-		var err error
-		n, err = tx.CopyFrom(ctx, table, columns, src)
-		return err
-	})
-	return n, err
 }
 
 // scopedRows releases the batch (and its connection) when the rows are done.

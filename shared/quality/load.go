@@ -12,8 +12,10 @@ import (
 	"github.com/sqalfn/sqal/shared/sample"
 )
 
-// Querier is what the loaders need from a database handle; *pgxpool.Pool, *pgx.Conn
-// and pgx.Tx satisfy it.
+// Querier is what the loaders need from a database handle; *database.DB,
+// *pgxpool.Pool, *pgx.Conn and pgx.Tx satisfy it. The loaders read tenant tables
+// (samples, rollups, alerts, devices): pass the *database.DB with the organisation scope
+// in ctx, and the counters are that organisation's.
 type Querier interface {
 	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
 	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row

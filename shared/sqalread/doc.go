@@ -15,8 +15,10 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 )
 
-// Querier is what the read functions need from a database handle; *pgxpool.Pool,
-// *pgx.Conn and pgx.Tx all satisfy it.
+// Querier is what the read functions need from a database handle; *database.DB,
+// *pgxpool.Pool, *pgx.Conn and pgx.Tx all satisfy it. The functions read tenant tables,
+// so pass the *database.DB (or a transaction it began) with the organisation scope in
+// ctx: under the application role a bare pool sees no rows.
 type Querier interface {
 	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
 	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row

@@ -32,9 +32,11 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	sqalapi "github.com/sqalfn/sqal/functions/sqal-api"
+	"github.com/sqalfn/sqal/shared/database"
 	"github.com/sqalfn/sqal/shared/localstack"
 	"github.com/sqalfn/sqal/shared/migrate"
 	"github.com/sqalfn/sqal/shared/sample/fixtures"
+	"github.com/sqalfn/sqal/shared/tenant"
 	"github.com/sqalfn/sqal/tools/datagen/datagen"
 )
 
@@ -117,11 +119,11 @@ func realMain(ctx context.Context, args []string, out io.Writer) error {
 	}
 
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
-	uncached, err := sqalapi.New(pool, sqalapi.Options{Logger: quiet})
+	uncached, err := sqalapi.New(database.NewDB(pool), sqalapi.Options{Logger: quiet})
 	if err != nil {
 		return err
 	}
-	cached, err := sqalapi.New(pool, sqalapi.Options{Redis: rdb, Logger: quiet,
+	cached, err := sqalapi.New(database.NewDB(pool), sqalapi.Options{Redis: rdb, Logger: quiet,
 		Config: sqalapi.Config{CacheTTL: time.Hour, CacheTimeout: time.Second}})
 	if err != nil {
 		return err
@@ -260,7 +262,11 @@ func serve(h http.Handler) (string, func(), error) {
 	if err != nil {
 		return "", nil, err
 	}
-	srv := &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second}
+	// Requests act for the default organisation, as the auth middleware's open mode does.
+	scoped := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h.ServeHTTP(w, r.WithContext(tenant.With(r.Context(), tenant.Org(tenant.DefaultOrganization))))
+	})
+	srv := &http.Server{Handler: scoped, ReadHeaderTimeout: 5 * time.Second}
 	go func() { _ = srv.Serve(ln) }()
 	return "http://" + ln.Addr().String(), func() { _ = srv.Close() }, nil
 }
