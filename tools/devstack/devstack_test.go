@@ -31,25 +31,7 @@ func TestServesEveryFunctionOnOneOrigin(t *testing.T) {
 	go func() { done <- realMain(ctx) }()
 	base := "http://127.0.0.1:" + port
 
-	deadline := time.Now().Add(60 * time.Second)
-	for {
-		resp, err := http.Get(base + "/readyz")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == 200 {
-				break
-			}
-		}
-		select {
-		case err := <-done:
-			t.Fatalf("devstack exited early: %v", err)
-		default:
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("devstack not ready within 60s")
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	waitReady(t, base, done)
 
 	for _, c := range []struct {
 		path string
