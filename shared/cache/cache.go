@@ -136,7 +136,6 @@ func Get[T any](ctx context.Context, c *Cache, key string, ttl time.Duration, lo
 	return get(ctx, c, c.Key(ctx, key), ttl, load)
 }
 
-
 // GetTagged is Get for a value that depends on tags: the key embeds the current
 // generation of each tag, so BumpTags invalidates every such value in one INCR
 // (the stale entries expire by TTL). Example: aggregates tagged "samples" are

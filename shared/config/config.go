@@ -114,7 +114,8 @@ func (r Redis) LogValue() slog.Value {
 
 // Telemetry configures logs, metrics and traces. Traces are exported over OTLP/HTTP
 // only when an endpoint is set; the exporter itself also honours the standard
-// OTEL_EXPORTER_OTLP_* variables (headers, timeout, insecure).
+// OTEL_EXPORTER_OTLP_[TRACES_]* variables (headers, timeout, compression,
+// certificates; the scheme of the endpoint chooses TLS).
 type Telemetry struct {
 	OTLPEndpoint       string  `env:"OTEL_EXPORTER_OTLP_ENDPOINT"`
 	OTLPTracesEndpoint string  `env:"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"`

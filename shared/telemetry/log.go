@@ -1,8 +1,9 @@
 // Package telemetry sets up the three signals of a function: JSON logs (slog) that
 // carry the trace, span and request ids of their context; OpenTelemetry metrics
-// exported in Prometheus text format from the function's own registry (/metrics); and
-// OpenTelemetry traces exported over OTLP/HTTP when an endpoint is configured (no-op
-// otherwise), with the W3C trace-context propagator.
+// served in the Prometheus text format from the process's own meter provider, with
+// the Go runtime and process metrics (/metrics, prom.go); and OpenTelemetry traces
+// exported over OTLP/HTTP when an endpoint is configured (no-op otherwise, otlp.go),
+// with the W3C trace-context propagator.
 package telemetry
 
 import (

@@ -6,17 +6,12 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"os"
 	"sync"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
-	"github.com/prometheus/otlptranslator"
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/attribute"
-	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracehttp"
-	otelprom "go.opentelemetry.io/otel/exporters/prometheus"
 	"go.opentelemetry.io/otel/metric"
 	"go.opentelemetry.io/otel/propagation"
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
@@ -34,13 +29,14 @@ type Service struct {
 	Revision string // K_REVISION
 }
 
-// Telemetry owns the process's meter and tracer providers and the Prometheus
-// registry behind /metrics.
+// Telemetry owns the process's meter and tracer providers and the metric reader
+// behind /metrics.
 type Telemetry struct {
 	Logger         *slog.Logger
 	MeterProvider  metric.MeterProvider
 	TracerProvider trace.TracerProvider
-	Registry       *prometheus.Registry
+
+	metrics *promText
 
 	shutdownOnce sync.Once
 	shutdownErr  error
@@ -55,27 +51,29 @@ func Setup(ctx context.Context, cfg config.Telemetry, svc Service, logger *slog.
 		attribute.String("service.name", svc.Name),
 		attribute.String("service.version", svc.Revision),
 	)
-	t := &Telemetry{Logger: logger, Registry: prometheus.NewRegistry()}
+	t := &Telemetry{Logger: logger}
 
-	// Own registry (not the global one) so /metrics shows exactly this process's
-	// series, plus the Go runtime and process collectors the legacy scrape had.
-	t.Registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	exp, err := otelprom.New(
-		otelprom.WithRegisterer(t.Registry),
-		otelprom.WithTranslationStrategy(otlptranslator.UnderscoreEscapingWithSuffixes),
-		otelprom.WithoutScopeInfo(),
-	)
-	if err != nil {
-		return nil, fmt.Errorf("prometheus exporter: %w", err)
-	}
-	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(exp), sdkmetric.WithResource(res))
+	// /metrics shows exactly this process's series (the meter provider's, under the
+	// names the OpenTelemetry Prometheus exporter gave them), plus the Go runtime
+	// and process metrics the legacy scrape had. See prom.go.
+	reader := sdkmetric.NewManualReader()
+	t.metrics = newPromText(reader)
+	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader), sdkmetric.WithResource(res))
 	t.MeterProvider = mp
 	t.flushers = append(t.flushers, mp.Shutdown)
 
 	if cfg.TracingEnabled() {
 		// The exporter reads the standard OTEL_EXPORTER_OTLP_* variables itself
-		// (endpoint, headers, timeout, insecure scheme).
-		te, err := otlptracehttp.New(ctx)
+		// (endpoint, headers, timeout, compression, certificates). See otlp.go.
+		te, err := newOTLPExporter(func(name string) string {
+			switch {
+			case name == "OTEL_EXPORTER_OTLP_ENDPOINT" && cfg.OTLPEndpoint != "":
+				return cfg.OTLPEndpoint
+			case name == "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT" && cfg.OTLPTracesEndpoint != "":
+				return cfg.OTLPTracesEndpoint
+			}
+			return os.Getenv(name)
+		})
 		if err != nil {
 			return nil, fmt.Errorf("otlp trace exporter: %w", err)
 		}
@@ -100,10 +98,8 @@ func Setup(ctx context.Context, cfg config.Telemetry, svc Service, logger *slog.
 	return t, nil
 }
 
-// MetricsHandler serves the registry in Prometheus text format.
-func (t *Telemetry) MetricsHandler() http.Handler {
-	return promhttp.HandlerFor(t.Registry, promhttp.HandlerOpts{Registry: t.Registry})
-}
+// MetricsHandler serves the metrics in the Prometheus text format (0.0.4).
+func (t *Telemetry) MetricsHandler() http.Handler { return t.metrics }
 
 // Shutdown flushes pending spans and metrics and stops the providers. It is safe to
 // call more than once; it logs "telemetry flushed" when done.
