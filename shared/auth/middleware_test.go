@@ -139,7 +139,10 @@ func TestDenialSpotChecks(t *testing.T) {
 		{"superviseur", "GET", "/api/admin/users/", 200},
 		{"superviseur", "POST", "/api/organizations/", 403},
 		{"superviseur", "DELETE", "/api/organizations/o1", 403},
-		{"superviseur", "POST", "/api/ai/models/m1/activate", 200},
+		{"superviseur", "POST", "/api/ai/models/m1/activate", 403}, // the shared model: super_admin
+		{"superviseur", "PATCH", "/api/admin/settings", 403},       // shared settings: super_admin
+		{"superviseur", "GET", "/api/admin/settings", 200},
+		{"admin", "POST", "/api/ai/models/m1/activate", 200},
 		{"admin", "POST", "/api/organizations/", 200},
 		{"analyste", "GET", "/api/export/samples", 200},
 		{"analyste", "GET", "/api/admin/audit/", 403},

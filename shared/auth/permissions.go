@@ -64,8 +64,11 @@ var (
 	dataAnalyst        = join(viewer, AnalysisExport, ReportsView, ReportsCreate)
 	productionOperator = join(dataAnalyst, DevicesView, AITrain, PredictRun, AlertsManage)
 	qualityManager     = join(productionOperator, AuditView, AlertRulesManage)
-	orgAdmin           = join(qualityManager, AIManage, DevicesManage, DevicesCalibrate, UsersView, UsersManage,
-		SettingsView, SettingsManage, OrganizationsView, OrganizationsManage, ReportsSchedule, FirmwareManage)
+	// An organisation's administrator manages that organisation. Switching the quality
+	// model (ai:manage) and the settings (settings:manage) change what every organisation
+	// gets (the registry and admin_settings are shared), so they stay with super_admin.
+	orgAdmin = join(qualityManager, DevicesManage, DevicesCalibrate, UsersView, UsersManage,
+		SettingsView, OrganizationsView, OrganizationsManage, ReportsSchedule, FirmwareManage)
 )
 
 // RolePermissions maps a realm role to its permissions.

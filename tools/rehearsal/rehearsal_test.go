@@ -100,6 +100,9 @@ func TestClusterRehearsal(t *testing.T) {
 
 	// 2. PostgreSQL (a migrated database of its own) and Redis.
 	dbURL := testenv.DBURL(t)
+	// The functions connect as the application role, as the sqal-database Secret makes
+	// them do in the cluster (row-level security applies); the test reads as the owner.
+	appURL := testenv.AppURL(t, dbURL)
 	redisURL := testenv.RedisURL(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
@@ -130,7 +133,7 @@ func TestClusterRehearsal(t *testing.T) {
 			// What Knative sets in every container.
 			"PORT": strconv.Itoa(procs[n].port), "K_SERVICE": n, "K_REVISION": n + "-00001", "K_CONFIGURATION": n,
 			// What the ConfigMap and Secrets point at in the cluster, here the local servers.
-			"DATABASE_URL": dbURL, "REDIS_URL": redisURL, "BROKER_URL": brokerURL, "K_SINK": brokerURL,
+			"DATABASE_URL": appURL, "REDIS_URL": redisURL, "BROKER_URL": brokerURL, "K_SINK": brokerURL,
 			// No Keycloak and no provisioned device keys here: the rehearsal is about
 			// delivery, not credentials (the functions' own tests cover both).
 			"AUTH_MODE": "open", "INGEST_DEVICE_AUTH": "off",

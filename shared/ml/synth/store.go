@@ -4,12 +4,14 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/sqalfn/sqal/shared/features"
+	"github.com/sqalfn/sqal/shared/tenant"
 )
 
 // Execer is a pool, a connection or a transaction.
@@ -52,13 +54,19 @@ func (s Sample) Row(ts time.Time) []any {
 }
 
 // Insert stores generated samples in sensor_samples with COPY, one second apart ending
-// at end.
+// at end, in the default organisation. COPY needs a role that bypasses row-level
+// security (the owner: tests and tools seed with it).
 func Insert(ctx context.Context, db Execer, samples []Sample, end time.Time) error {
+	return InsertIn(ctx, db, tenant.DefaultOrganization, samples, end)
+}
+
+// InsertIn is Insert into organisation org.
+func InsertIn(ctx context.Context, db Execer, org string, samples []Sample, end time.Time) error {
 	rows := make([][]any, len(samples))
 	for i, s := range samples {
-		rows[i] = s.Row(end.Add(-time.Duration(len(samples)-1-i) * time.Second))
+		rows[i] = append(s.Row(end.Add(-time.Duration(len(samples)-1-i)*time.Second)), org)
 	}
-	if _, err := db.CopyFrom(ctx, pgx.Identifier{"sensor_samples"}, columns, pgx.CopyFromRows(rows)); err != nil {
+	if _, err := db.CopyFrom(ctx, pgx.Identifier{"sensor_samples"}, append(slices.Clip(columns), "organization_id"), pgx.CopyFromRows(rows)); err != nil {
 		return fmt.Errorf("insert %d generated samples: %w", len(samples), err)
 	}
 	return nil
