@@ -79,7 +79,7 @@ func TestPingDeliversDueOutboxRows(t *testing.T) {
 
 func TestBadTaskIsPermanent(t *testing.T) {
 	db := testenv.DB(t)
-	h, err := setup(context.Background(), &runtime.Env{DB: db, Publisher: &recorder{}, Logger: slog.New(slog.DiscardHandler), Lookup: mapLookup{}})
+	h, err := setup(context.Background(), &runtime.Env{DB: database.NewDB(db), Publisher: &recorder{}, Logger: slog.New(slog.DiscardHandler), Lookup: mapLookup{}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -93,7 +93,7 @@ func TestBadTaskIsPermanent(t *testing.T) {
 func TestOtherEventsAreRecordedAsDeadLetters(t *testing.T) {
 	ctx := context.Background()
 	db := testenv.DB(t)
-	h, err := setup(ctx, &runtime.Env{DB: db, Publisher: &recorder{}, Logger: slog.New(slog.DiscardHandler), Lookup: mapLookup{}})
+	h, err := setup(ctx, &runtime.Env{DB: database.NewDB(db), Publisher: &recorder{}, Logger: slog.New(slog.DiscardHandler), Lookup: mapLookup{}})
 	if err != nil {
 		t.Fatal(err)
 	}

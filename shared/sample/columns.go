@@ -11,8 +11,9 @@ import (
 // as7341_color_score/as7341_freshness_score have no inbound source (§1.8) and stay NULL.
 //
 // vl53l8ch_bins_matrix also stays NULL: the 8x8x128 histogram is ~108 KB of JSON
-// numbers and would by itself be 10x the storage budget as jsonb; it is kept losslessly
-// in raw_message (DecodeRaw + the histogram path "vl53l8ch_raw.bins_matrix").
+// numbers and would by itself be 10x the storage budget as jsonb; it is kept in
+// raw_message as fixed-point integers (~6.4 KB; DecodeRaw + the histogram path
+// "vl53l8ch_raw.bins_matrix", see raw.go).
 var Columns = []string{
 	"timestamp", "device_id", "sample_id", "lot_id", "code_lot",
 	"vl53l8ch_distance_matrix", "vl53l8ch_reflectance_matrix", "vl53l8ch_amplitude_matrix",

@@ -36,7 +36,10 @@ type Frame struct {
 	// Type is the "type" member when it is a string, "" otherwise.
 	Type string
 
-	w wireFrame
+	w        wireFrame
+	hist     *histSplit // the quantised histogram (see histogram), once computed
+	histDone bool
+	preHist  *histSplit // quantised by the validator, a candidate for hist
 }
 
 // IsSample reports whether the frame is processed as a sample: type absent,
@@ -78,8 +81,12 @@ func Decode(b []byte) (*Frame, error) {
 		return nil, fmt.Errorf("%w: not UTF-8", ErrNotJSON)
 	}
 	f := &Frame{Raw: b, JSON: b}
-	// One pass validates the frame and locates its top-level members.
-	if !validJSONMembers(b, f.w.set) {
+	// One pass validates the frame, locates its top-level members and quantises the
+	// histogram (splitHistogram checks it is the one the frame's members designate).
+	v := validator{b: b, member: f.w.set}
+	if v.valid() {
+		f.preHist = v.hist
+	} else {
 		f.w = wireFrame{}
 		clean, changed := ReplaceNonFinite(b)
 		if !changed || !validJSONMembers(clean, f.w.set) {

@@ -12,7 +12,8 @@ import (
 )
 
 // This file holds the small JSON helpers of the decoder. Frames are validated once
-// (validJSONMembers, which also records the top-level members); after that, members
+// (validJSONMembers, which also records the top-level members and quantises the
+// time-of-flight histogram for raw_message, see hist.go); after that, members
 // are located with a fast skipper instead of encoding/json, because the 108 KB
 // histogram of a full frame would otherwise be scanned several times for a value
 // nobody reads (see BenchmarkDecode). The skipper jumps over arrays of numbers with

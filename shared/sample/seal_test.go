@@ -51,7 +51,14 @@ func TestSealOnlyCompliantSamples(t *testing.T) {
 				}
 				return
 			}
-			sum := sha256.Sum256(raw)
+			// The seal covers the canonical frame (the frame as stored: here the
+			// histogram at the stored precision), recomputable from raw_message.
+			stored, enc := EncodeRaw(nil, raw)
+			canonical, err := DecodeRaw(enc, stored)
+			if err != nil {
+				t.Fatal(err)
+			}
+			sum := sha256.Sum256(canonical)
 			want := hex.EncodeToString(sum[:])
 			if s.SealHash == nil || *s.SealHash != want || u.Blockchain.Hash == nil || *u.Blockchain.Hash != want {
 				t.Fatalf("seal %v / update %v, want %s", s.SealHash, u.Blockchain.Hash, want)
@@ -59,10 +66,13 @@ func TestSealOnlyCompliantSamples(t *testing.T) {
 			if u.Blockchain.Time == nil || *u.Blockchain.Time != "2026-11-27T07:55:54.123456+00:00" {
 				t.Fatalf("seal time %v", u.Blockchain.Time)
 			}
-			if !VerifySeal(raw, want) {
-				t.Fatal("VerifySeal rejects the original frame")
+			if !VerifySeal(canonical, want) {
+				t.Fatal("VerifySeal rejects the stored frame")
 			}
-			altered := append([]byte(nil), raw...)
+			if c.fixture == fixtures.Minimal && !VerifySeal(raw, want) {
+				t.Fatal("VerifySeal rejects a frame stored byte for byte")
+			}
+			altered := append([]byte(nil), canonical...)
 			altered[len(altered)/2] ^= 1
 			if VerifySeal(altered, want) {
 				t.Fatal("VerifySeal accepts an altered frame")

@@ -16,18 +16,28 @@ func validJSON(b []byte) bool { return validJSONMembers(b, nil) }
 // error are reported too: a caller discards them when the result is false.
 func validJSONMembers(b []byte, member func(rawKey, val []byte)) bool {
 	v := validator{b: b, member: member}
+	return v.valid()
+}
+
+func (v *validator) valid() bool {
 	v.space()
 	if !v.value(0) {
 		return false
 	}
 	v.space()
-	return v.i == len(b)
+	return v.i == len(v.b)
 }
 
 type validator struct {
 	b      []byte
 	i      int
 	member func(rawKey, val []byte) // optional, see validJSONMembers
+
+	// The histogram (vl53l8ch_raw.bins_matrix) is quantised while it is validated, so
+	// its ~108 KB of numbers are read once (see histValue). inRaw: the top-level member
+	// being validated is "vl53l8ch_raw"; hist: the last histogram quantised.
+	inRaw bool
+	hist  *histSplit
 }
 
 // maxDepth matches encoding/json's nesting limit.
@@ -212,7 +222,17 @@ func (v *validator) object(depth int) bool {
 		v.i++
 		v.space()
 		start := v.i
-		if !v.value(depth) {
+		key := v.b[k+1 : kEnd-1]
+		if depth == 1 {
+			v.inRaw = string(key) == "vl53l8ch_raw"
+		}
+		if depth == 2 && v.inRaw && string(key) == "bins_matrix" {
+			if h := v.histValue(); h != nil {
+				v.hist = h
+			} else if !v.value(depth) {
+				return false
+			}
+		} else if !v.value(depth) {
 			return false
 		}
 		if depth == 1 && v.member != nil {
@@ -227,6 +247,75 @@ func (v *validator) object(depth int) bool {
 			v.i++
 		case '}':
 			v.i++
+			return true
+		default:
+			return false
+		}
+	}
+}
+
+// histValue validates the value at v.i as a regular 3-level array of numbers and
+// quantises it (histSplit.parse does the same on an already validated frame). On
+// anything else (other shapes, empty arrays, numbers too large, invalid JSON) it
+// rewinds and returns nil: the caller then validates the value generically.
+func (v *validator) histValue() *histSplit {
+	start := v.i
+	h := &histSplit{start: start, exp: HistScaleExp, q: make([]int64, 0, 8192)}
+	sepSeen := false
+	if !v.histLevel(h, 0, &sepSeen) {
+		v.i = start
+		return nil
+	}
+	h.end = v.i
+	return h
+}
+
+func (v *validator) histLevel(h *histSplit, lvl int, sepSeen *bool) bool {
+	if v.i >= len(v.b) || v.b[v.i] != '[' {
+		return false
+	}
+	v.i++
+	n := 0
+	for {
+		v.space()
+		if lvl == 2 {
+			if v.i >= len(v.b) || len(h.q) >= maxHistCells {
+				return false
+			}
+			if c := v.b[v.i]; c != '-' && (c < '0' || c > '9') {
+				return false
+			}
+			s := v.i
+			if !v.number() {
+				return false
+			}
+			q, _, ok := quantise(v.b[:v.i], s, h.exp)
+			if !ok {
+				return false
+			}
+			h.q = append(h.q, q)
+		} else if !v.histLevel(h, lvl+1, sepSeen) {
+			return false
+		}
+		n++
+		v.space()
+		if v.i >= len(v.b) {
+			return false
+		}
+		switch v.b[v.i] {
+		case ',':
+			if !*sepSeen {
+				*sepSeen = true
+				h.compact = v.i+1 >= len(v.b) || v.b[v.i+1] != ' '
+			}
+			v.i++
+		case ']':
+			v.i++
+			if h.dims[lvl] == 0 {
+				h.dims[lvl] = n
+			} else if h.dims[lvl] != n {
+				return false
+			}
 			return true
 		default:
 			return false

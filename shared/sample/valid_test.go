@@ -35,6 +35,11 @@ func FuzzValidJSON(f *testing.F) {
 		f.Add([]byte(c))
 	}
 	f.Add(fixtures.Load(f, fixtures.Minimal))
+	// The histogram path of the validator (histValue), valid and not.
+	for _, bins := range []string{`[[[0.5, 1e-3]],[[2,-0.25]]]`, `[[[1,,2]]]`, `[[[1,2],]]`, `[[[01]]]`, `[[[1.]]]`,
+		`[[[-]]]`, `[[[1e]]]`, `[[[1]],[[2]]`, `[[[]]]`, `[[[1 2]]]`, `[[[1]] [[2]]]`, `[[["a"]]]`, `[[[1e400]]]`} {
+		f.Add([]byte(`{"vl53l8ch_raw":{"bins_matrix":` + bins + `}}`))
+	}
 	f.Fuzz(func(t *testing.T, b []byte) {
 		if got, want := validJSON(b), json.Valid(b); got != want {
 			t.Fatalf("validJSON = %v, json.Valid = %v for %q", got, want, b)

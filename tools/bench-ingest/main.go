@@ -11,7 +11,10 @@
 //	    plus p50/p99 at a fixed 200 samples/s, the idle RSS and the time from process
 //	    start to the first ack;
 //	(c) rows actually stored vs acked, and stored bytes per full sample against the
-//	    same frames stored as jsonb.
+//	    same frames stored as jsonb: pg_total_relation_size of sensor_samples (main
+//	    fork, TOAST table and its index, every index) over its rows, split into heap,
+//	    TOAST and indexes, against pg_total_relation_size of a table holding only the
+//	    frame as jsonb.
 //
 // Unlike the legacy simulator, the clients read every ack (that is what latency is).
 // Each device keeps -window frames in flight. PostgreSQL and Redis are throwaway

@@ -285,8 +285,8 @@ func run(ctx context.Context, o options) error {
 		firstAck.Round(time.Millisecond), float64(startRSS)/1024, float64(idleRSS)/1024, float64(afterRSS)/1024)
 	fmt.Printf("rows stored: %d (+1 probe); samples acked \"saved\": %d, of which stored: %d (%s; rows beyond the acks were in flight when a run stopped)\n",
 		stored, acked, ackedStored, okIf(ackedStored == acked))
-	fmt.Printf("stored bytes per full sample: %.0f (sensor_samples incl. TOAST+indexes; raw_message alone %.0f)\n",
-		storage.perRow, storage.rawMessage)
+	fmt.Printf("stored bytes per full sample: %.0f (sensor_samples incl. TOAST+indexes: heap %.0f, TOAST %.0f, indexes %.0f; raw_message alone %.0f)\n",
+		storage.perRow, storage.heap, storage.toast, storage.indexes, storage.rawMessage)
 	fmt.Printf("same frame stored as jsonb: %.0f bytes (pglz), %.0f bytes (lz4)  ->  ratio %.1f%% of pglz jsonb (target <= 15%%)\n",
 		storage.jsonbPglz, storage.jsonbLZ4, 100*storage.perRow/storage.jsonbPglz)
 	return nil
@@ -546,6 +546,7 @@ func resetPeakRSS(pid int) { _ = os.WriteFile(fmt.Sprintf("/proc/%d/clear_refs",
 
 type storageStats struct {
 	perRow, rawMessage, jsonbPglz, jsonbLZ4 float64
+	heap, toast, indexes                    float64 // perRow split: main fork, TOAST (with its index), indexes
 }
 
 // measureStorage: bytes per stored full sample (the table holds only full frames at
@@ -555,8 +556,14 @@ func measureStorage(ctx context.Context, db *pgxpool.Pool, full []byte) (storage
 	if _, err := db.Exec(ctx, `VACUUM ANALYZE sensor_samples`); err != nil {
 		return s, err
 	}
+	// pg_total_relation_size counts everything the table costs on disk: main fork (and
+	// its free-space and visibility maps), TOAST table and TOAST index, every index.
 	if err := db.QueryRow(ctx, `SELECT pg_total_relation_size('sensor_samples')::float8 / greatest(count(*), 1),
-		avg(pg_column_size(raw_message))::float8 FROM sensor_samples`).Scan(&s.perRow, &s.rawMessage); err != nil {
+		avg(pg_column_size(raw_message))::float8,
+		pg_relation_size('sensor_samples')::float8 / greatest(count(*), 1),
+		(SELECT pg_total_relation_size(reltoastrelid) FROM pg_class WHERE oid = 'sensor_samples'::regclass)::float8 / greatest(count(*), 1),
+		pg_indexes_size('sensor_samples')::float8 / greatest(count(*), 1)
+		FROM sensor_samples`).Scan(&s.perRow, &s.rawMessage, &s.heap, &s.toast, &s.indexes); err != nil {
 		return s, err
 	}
 	const n = 200
