@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgxpool"
 )
 
 // Device authentication (INGEST_DEVICE_AUTH=on): a key identifies one device; every
@@ -19,22 +18,33 @@ import (
 // cached for INGEST_DEVICE_KEY_CACHE_TTL so that an HTTP upload per sample does not cost
 // a query. Provision a key with SQL:
 //
-//	INSERT INTO ingest_device_keys (key_hash, device_id)
-//	VALUES (sha256(convert_to('<random key>', 'UTF8')), 'ESP32_DEMO_MT_01');
+//	INSERT INTO ingest_device_keys (key_hash, device_id, organization_id)
+//	VALUES (sha256(convert_to('<random key>', 'UTF8')), 'ESP32_DEMO_MT_01', '<organisation id>');
+//
+// A key belongs to the organisation of its row (the default organisation when the
+// INSERT names none), and so do the samples sent with it: a device registered in
+// sqal_devices must be in that organisation too, or the key is refused.
 
 var (
-	errNoKey  = errors.New("device key required (X-Device-Key header)")
-	errBadKey = errors.New("invalid device key")
+	errNoKey           = errors.New("device key required (X-Device-Key header)")
+	errBadKey          = errors.New("invalid device key")
+	errKeyOrganization = errors.New("invalid device key: the key and its device belong to different organisations")
 )
 
+// keyDevice is what a verified key identifies: a device and its organisation (both
+// empty when device keys are off).
+type keyDevice struct {
+	id, org string
+}
+
 type cachedKey struct {
-	device  string
+	device  keyDevice
 	expires time.Time
 }
 
 type deviceAuth struct {
 	on    bool
-	db    *pgxpool.Pool
+	db    DB
 	ttl   time.Duration
 	mu    sync.Mutex
 	cache map[[32]byte]cachedKey
@@ -43,13 +53,14 @@ type deviceAuth struct {
 // HashDeviceKey is the stored form of a device key.
 func HashDeviceKey(key string) [32]byte { return sha256.Sum256([]byte(key)) }
 
-// authenticate returns the device a key belongs to ("" when auth is off).
-func (a *deviceAuth) authenticate(ctx context.Context, key string) (string, error) {
+// authenticate returns the device a key belongs to and its organisation (zero when
+// auth is off).
+func (a *deviceAuth) authenticate(ctx context.Context, key string) (keyDevice, error) {
 	if !a.on {
-		return "", nil
+		return keyDevice{}, nil
 	}
 	if key == "" {
-		return "", errNoKey
+		return keyDevice{}, errNoKey
 	}
 	h := HashDeviceKey(key)
 	a.mu.Lock()
@@ -58,14 +69,23 @@ func (a *deviceAuth) authenticate(ctx context.Context, key string) (string, erro
 	if ok && time.Now().Before(c.expires) {
 		return c.device, nil
 	}
-	var device string
-	err := a.db.QueryRow(ctx,
-		`SELECT device_id FROM ingest_device_keys WHERE key_hash = $1 AND revoked_at IS NULL`, h[:]).Scan(&device)
+	// The key is what tells the organisation, so it is looked up across organisations
+	// (crossOrganization); only its own row and its device's organisation are read.
+	var device keyDevice
+	var deviceOrg *string
+	err := a.db.QueryRow(crossOrganization(ctx),
+		`SELECT k.device_id, k.organization_id::text, d.organization_id::text
+		 FROM ingest_device_keys k LEFT JOIN sqal_devices d ON d.device_id = k.device_id
+		 WHERE k.key_hash = $1 AND k.revoked_at IS NULL`, h[:]).Scan(&device.id, &device.org, &deviceOrg)
 	switch {
 	case errors.Is(err, pgx.ErrNoRows):
-		return "", errBadKey
+		return keyDevice{}, errBadKey
 	case err != nil:
-		return "", fmt.Errorf("%w: verify device key: %v", ErrStorage, err)
+		return keyDevice{}, fmt.Errorf("%w: verify device key: %v", ErrStorage, err)
+	case deviceOrg != nil && *deviceOrg != device.org:
+		// A key provisioned in one organisation for another's device would let it write
+		// that device's samples into its own organisation.
+		return keyDevice{}, errKeyOrganization
 	}
 	a.mu.Lock()
 	if len(a.cache) > 10000 { // bounded: forget everything rather than grow forever

@@ -21,13 +21,13 @@ import (
 	"sync"
 	"time"
 
-	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/redis/go-redis/v9"
 	"go.opentelemetry.io/otel/metric"
 
 	"github.com/sqalfn/sqal/shared/config"
 	"github.com/sqalfn/sqal/shared/runtime"
 	"github.com/sqalfn/sqal/shared/sample"
+	"github.com/sqalfn/sqal/shared/tenant"
 )
 
 // Function is the ingest function.
@@ -46,6 +46,10 @@ type Config struct {
 	// DeviceKeyCacheTTL: how long a verified key is trusted without asking the
 	// database again (a revoked key keeps working at most this long).
 	DeviceKeyCacheTTL time.Duration `env:"INGEST_DEVICE_KEY_CACHE_TTL, default=30s"`
+	// DeviceOrgCacheTTL: how long the organisation of a device is remembered without
+	// asking the database again (without device keys; see tenancy.go). A device moved
+	// to another organisation keeps storing into the old one at most this long.
+	DeviceOrgCacheTTL time.Duration `env:"INGEST_DEVICE_ORG_CACHE_TTL, default=60s"`
 	// RateLimit: samples per second per device, shared by all instances through Redis
 	// (0 = off, the default). RateBurst: samples allowed at once (0 = max(1, rate)).
 	RateLimit float64 `env:"INGEST_RATE_LIMIT, default=0"`
@@ -83,7 +87,7 @@ func (c *Config) validate() error {
 		return errors.New("INGEST_READ_LIMIT must be at least 1 MiB (contract §1.1)")
 	case c.FrameQueue < 1 || c.ReplyQueue < 1 || c.StoreWorkers < 1 || c.MaxGroup < 1:
 		return errors.New("INGEST queue, worker and group sizes must be at least 1")
-	case c.WriteTimeout <= 0 || c.StoreTimeout <= 0 || c.DeviceKeyCacheTTL < 0:
+	case c.WriteTimeout <= 0 || c.StoreTimeout <= 0 || c.DeviceKeyCacheTTL < 0 || c.DeviceOrgCacheTTL < 0:
 		return errors.New("INGEST timeouts must be positive")
 	}
 	return nil
@@ -103,7 +107,7 @@ func setup(ctx context.Context, env *runtime.Env) (http.Handler, error) {
 // Deps is what New needs. Redis is required only with a rate limit.
 type Deps struct {
 	Config Config
-	DB     *pgxpool.Pool
+	DB     DB // the function's *database.DB
 	Redis  redis.UniversalClient
 	Logger *slog.Logger
 	Meter  metric.Meter
@@ -117,6 +121,7 @@ type Service struct {
 	log     *slog.Logger
 	store   *Store
 	auth    *deviceAuth
+	orgs    *deviceOrgs
 	limit   *deviceLimiter
 	metrics *metrics
 	mux     *http.ServeMux
@@ -148,6 +153,7 @@ func New(ctx context.Context, d Deps) (*Service, error) {
 		}
 	}
 	s.auth = &deviceAuth{on: d.Config.DeviceAuth == "on", db: d.DB, ttl: d.Config.DeviceKeyCacheTTL, cache: map[[32]byte]cachedKey{}}
+	s.orgs = newDeviceOrgs(d.DB, d.Config.DeviceOrgCacheTTL, d.Config.StoreTimeout)
 	if d.Config.RateLimit > 0 {
 		if d.Redis == nil {
 			return nil, errors.New("ingest: INGEST_RATE_LIMIT needs Redis (REDIS_URL)")
@@ -186,7 +192,8 @@ func (s *Service) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.mux.Serv
 func (s *Service) Store() *Store { return s.store }
 
 // prepare runs everything a sample needs before the database: device check, rate
-// limit, validation, raw_message encoding, column values and the outbox event.
+// limit, validation, the device's organisation, raw_message encoding, column values and
+// the outbox event.
 func (s *Service) prepare(ctx context.Context, device string, f *sample.Frame) (*Pending, error) {
 	smp, err := f.Sample()
 	if err != nil {
@@ -198,16 +205,25 @@ func (s *Service) prepare(ctx context.Context, device string, f *sample.Frame) (
 	if err := s.allow(ctx, smp.DeviceID); err != nil {
 		return nil, err
 	}
+	org, err := s.organizationOf(ctx, smp.DeviceID)
+	if err != nil {
+		return nil, err
+	}
+	// raw_message, and the seal over the frame as stored (sample.Seal): both use the
+	// histogram the decoder quantised.
+	raw, enc := smp.EncodeRaw(getRawBuf())
 	smp.Seal(time.Now())
-	raw, enc := sample.EncodeRaw(getRawBuf(), f.Raw)
 	e, err := newStoredEvent(ctx, smp)
 	if err != nil {
 		return nil, err
 	}
-	return &Pending{Sample: smp, Row: smp.Row(raw, enc), Event: e, raw: raw}, nil
+	// The store's transaction is cross-organisation, so AddToOutbox stamps nothing:
+	// consumers act in the organisation named here.
+	e.SetExtension(tenant.EventExtension, org)
+	return &Pending{Sample: smp, Row: smp.Row(raw, enc), Event: e, Org: org, raw: raw}, nil
 }
 
-// rawPool recycles raw_message buffers (~52 KB per full frame) on the WebSocket path,
+// rawPool recycles raw_message buffers (~13 KB per full frame) on the WebSocket path,
 // where the writer knows when the store is done with them; other paths leave them to GC.
 var rawPool = sync.Pool{New: func() any { return []byte(nil) }}
 

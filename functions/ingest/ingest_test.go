@@ -161,7 +161,8 @@ func TestFixturesReplayOverWebSocket(t *testing.T) {
 		if m["type"] != "ack" || m["sample_id"] != tc.id || m["status"] != "saved" || m["fusion_grade"] != tc.grade || m["fusion_score"] != tc.score {
 			t.Errorf("%s: %s", tc.name, ack)
 		}
-		// Every received byte is recoverable from raw_message.
+		// Every received byte is recoverable from raw_message, the histogram at the
+		// stored precision (sample.CanonicalFrame, see shared/sample/raw.go).
 		var stored []byte
 		var enc string
 		if err := h.db.QueryRow(context.Background(),
@@ -169,8 +170,11 @@ func TestFixturesReplayOverWebSocket(t *testing.T) {
 			t.Fatal(err)
 		}
 		back, err := sample.DecodeRaw(enc, stored)
-		if err != nil || !bytes.Equal(back, raw) {
+		if err != nil || !bytes.Equal(back, sample.CanonicalFrame(raw)) {
 			t.Errorf("%s: raw_message does not give back the frame: %v", tc.name, err)
+		}
+		if want := map[bool]string{true: sample.EncodingZstd, false: sample.EncodingHist}[tc.name == fixtures.Minimal]; enc != want {
+			t.Errorf("%s: raw_message_encoding %q, want %q", tc.name, enc, want)
 		}
 	}
 
@@ -229,7 +233,7 @@ func checkSample1Row(t *testing.T, db *pgxpool.Pool) {
 		meta_config_profile, processing_time_ms, created_at IS NOT NULL,
 		length(blockchain_hash) = 64 AND blockchain_timestamp IS NOT NULL, qr_code_base64,
 		lot_abattage, eleveur, provenance, poids_foie_estime_g, fusion_is_compliant, raw_message_encoding,
-		octet_length(raw_message) < 60000)
+		octet_length(raw_message) < 16000)
 		FROM sensor_samples WHERE sample_id = 'MG-261127-1895-033'`).Scan(&got)
 	if err != nil {
 		t.Fatal(err)
@@ -243,20 +247,24 @@ func checkSample1Row(t *testing.T, db *pgxpool.Pool) {
 		31: `"A+"`, 32: "0", 33: "0.8063076884853211", 34: "A", 35: "0.6771794808088686", 36: "0.9999999999999999",
 		37: "10", 38: "1.0.0", 40: "45", 41: "foiegras_standard_barquette", 43: "t", 44: "t",
 		45: "LOT-20261127--033", 46: "Ferme Martin", 47: "Périgord, France", 48: "982.1", 49: "t",
-		50: "zstd", 51: "t",
+		50: "zstd-hq1", 51: "t",
 	}
 	// concat_ws skips NULLs: lot_id, code_lot, bins_matrix, color/freshness score,
 	// fusion_confidence and qr are NULL, so count the fields.
 	if len(fields) != 52 {
 		t.Fatalf("sample-1 row has %d non-null fields, want 52: %s", len(fields), got)
 	}
-	// The integrity seal is the SHA-256 of the frame as received.
+	// The integrity seal is the SHA-256 of the frame as stored (the frame as received
+	// with its histogram at the stored precision), recomputable from raw_message.
 	var seal string
-	if err := db.QueryRow(context.Background(), `SELECT blockchain_hash FROM sensor_samples WHERE sample_id = 'MG-261127-1895-033'`).Scan(&seal); err != nil {
+	var stored []byte
+	var enc string
+	if err := db.QueryRow(context.Background(), `SELECT blockchain_hash, raw_message, raw_message_encoding FROM sensor_samples WHERE sample_id = 'MG-261127-1895-033'`).Scan(&seal, &stored, &enc); err != nil {
 		t.Fatal(err)
 	}
-	if !sample.VerifySeal(fixtures.Load(t, fixtures.Sample1), seal) {
-		t.Errorf("blockchain_hash %s is not the SHA-256 of the received frame", seal)
+	frame, err := sample.DecodeRaw(enc, stored)
+	if err != nil || !sample.VerifySeal(frame, seal) || !sample.VerifySeal(sample.CanonicalFrame(fixtures.Load(t, fixtures.Sample1)), seal) {
+		t.Errorf("blockchain_hash %s is not the SHA-256 of the stored frame (%v)", seal, err)
 	}
 	for i, w := range expect {
 		if fields[i] != w {

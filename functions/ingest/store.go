@@ -13,10 +13,10 @@ import (
 	cloudevents "github.com/cloudevents/sdk-go/v2"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
-	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/sqalfn/sqal/shared/events"
 	"github.com/sqalfn/sqal/shared/sample"
+	"github.com/sqalfn/sqal/shared/tenant"
 )
 
 // Store persists samples: device upsert, sample row and its sqal.sample.stored outbox
@@ -27,8 +27,12 @@ import (
 // round trips serve many samples, while an idle system commits a lone sample at once
 // (nothing ever waits for a batch to fill). If a group fails, its samples are retried
 // one by one so that one bad row cannot fail its neighbours.
+//
+// A group mixes samples of several organisations, so its transaction runs in the
+// cross-organisation scope (crossOrganization) and names organization_id on every
+// sample and device row and the organisation on every event itself (tenancy.go).
 type Store struct {
-	db       *pgxpool.Pool
+	db       DB
 	log      *slog.Logger
 	maxBatch int
 	timeout  time.Duration
@@ -43,6 +47,7 @@ type Pending struct {
 	Sample *sample.Sample
 	Row    []any
 	Event  cloudevents.Event
+	Org    string // organisation of the sample's device (written as organization_id)
 	raw    []byte // raw_message buffer (pooled)
 }
 
@@ -63,7 +68,7 @@ var ErrStorage = errors.New("storage failure")
 
 // NewStore starts workers committing groups of at most maxBatch samples. The workers
 // stop when ctx ends (pending requests then fail).
-func NewStore(ctx context.Context, db *pgxpool.Pool, log *slog.Logger, workers, maxBatch int, timeout time.Duration) *Store {
+func NewStore(ctx context.Context, db DB, log *slog.Logger, workers, maxBatch int, timeout time.Duration) *Store {
 	st := &Store{
 		db: db, log: log, maxBatch: max(1, maxBatch), timeout: timeout,
 		reqs:    make(chan *storeReq, 4*max(1, maxBatch)),
@@ -82,7 +87,8 @@ func NewStore(ctx context.Context, db *pgxpool.Pool, log *slog.Logger, workers, 
 // insertSQL is one INSERT statement for n samples. One statement per group, not one per
 // sample: statement-level triggers on sensor_samples (the hourly rollup of migration
 // 00040 upserts hot rows) then fire once per group and lock their rows in one sorted
-// order, so concurrent groups neither deadlock nor pay the rollup n times.
+// order, so concurrent groups neither deadlock nor pay the rollup n times. Each row's
+// values are Pending.Row followed by its organization_id.
 func insertSQL(n int) string {
 	cols := make([]string, len(sample.Columns))
 	for i, c := range sample.Columns {
@@ -90,13 +96,13 @@ func insertSQL(n int) string {
 	}
 	codeLot := slices.Index(sample.Columns, "code_lot")
 	var b strings.Builder
-	b.WriteString("INSERT INTO sensor_samples (" + strings.Join(cols, ", ") + ") VALUES ")
+	b.WriteString("INSERT INTO sensor_samples (" + strings.Join(cols, ", ") + ", organization_id) VALUES ")
 	for r := range n {
 		if r > 0 {
 			b.WriteString(", ")
 		}
 		b.WriteByte('(')
-		base := r * len(sample.Columns)
+		base := r * (len(sample.Columns) + 1)
 		for i, c := range sample.Columns {
 			if i > 0 {
 				b.WriteString(", ")
@@ -109,6 +115,7 @@ func insertSQL(n int) string {
 			}
 			fmt.Fprintf(&b, "$%d", base+i+1)
 		}
+		fmt.Fprintf(&b, ", $%d::uuid", base+len(sample.Columns)+1)
 		b.WriteByte(')')
 	}
 	b.WriteString(" ON CONFLICT (sample_id) DO NOTHING RETURNING sample_id")
@@ -210,28 +217,35 @@ func (st *Store) commitGroup(ctx context.Context, batch []*storeReq) {
 	}
 }
 
+// upsertDeviceSQL registers a new device in the sample's organisation, or updates the
+// device of that organisation; it never touches a device of another organisation (the
+// statement runs in the cross-organisation scope; a device moved meanwhile is only
+// updated again once the organisation cache has expired).
 const upsertDeviceSQL = `
-INSERT INTO sqal_devices AS d (device_id, device_name, firmware_version, site_code, status, config_profile, last_seen)
-VALUES ($1, $1, $2, (SELECT code FROM sites_euralis WHERE code = $3), 'active', $4, $5)
+INSERT INTO sqal_devices AS d (device_id, device_name, firmware_version, site_code, status, config_profile, last_seen, organization_id)
+VALUES ($1, $1, $2, (SELECT code FROM sites_euralis WHERE code = $3), 'active', $4, $5, $6::uuid)
 ON CONFLICT (device_id) DO UPDATE SET
     firmware_version = COALESCE(EXCLUDED.firmware_version, d.firmware_version),
     site_code        = COALESCE(EXCLUDED.site_code, d.site_code),
     config_profile   = COALESCE(EXCLUDED.config_profile, d.config_profile),
     status           = 'active',
     last_seen        = GREATEST(d.last_seen, EXCLUDED.last_seen),
-    updated_at       = now()`
+    updated_at       = now()
+WHERE d.organization_id = EXCLUDED.organization_id`
 
 // deviceRow is the device upsert of a group: one per device, with the newest sample's
 // attributes and the latest sample time.
 type deviceRow struct {
 	id, firmware, site, profile *string
 	lastSeen                    time.Time
+	org                         string
 }
 
 func (st *Store) commit(ctx context.Context, group []*storeReq) ([]string, error) {
 	// A transaction already started completes even during shutdown (bounded by the
-	// timeout), so its sample can still be acknowledged.
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), st.timeout)
+	// timeout), so its sample can still be acknowledged. Cross-organisation scope: see
+	// Store.
+	ctx, cancel := context.WithTimeout(crossOrganization(context.WithoutCancel(ctx)), st.timeout)
 	defer cancel()
 	fail := func(what string, err error) ([]string, error) {
 		return nil, fmt.Errorf("%w: %s: %v", ErrStorage, what, err)
@@ -250,6 +264,7 @@ func (st *Store) commit(ctx context.Context, group []*storeReq) ([]string, error
 			d.firmware = truncated(s.FirmwareVersion, 20)
 			d.site = s.SiteCode
 			d.profile = truncated(s.ConfigProfile, 50)
+			d.org = r.p.Org
 		}
 	}
 	// A fixed lock order across workers: no deadlock between concurrent groups.
@@ -271,9 +286,10 @@ func (st *Store) commit(ctx context.Context, group []*storeReq) ([]string, error
 	// indexes), then the outbox rows, then the device upserts in device_id order right
 	// before COMMIT, so the device rows every sample updates stay locked only briefly.
 	slices.SortStableFunc(group, func(a, b *storeReq) int { return strings.Compare(a.p.Sample.SampleID, b.p.Sample.SampleID) })
-	args := make([]any, 0, len(group)*len(sample.Columns))
+	args := make([]any, 0, len(group)*(len(sample.Columns)+1))
 	for _, r := range group {
 		args = append(args, r.p.Row...)
+		args = append(args, r.p.Org)
 	}
 	rows, err := tx.Query(ctx, st.inserts[len(group)], args...)
 	if err != nil {
@@ -317,7 +333,7 @@ func (st *Store) commit(ctx context.Context, group []*storeReq) ([]string, error
 	nEvents := ob.b.Len()
 	for _, id := range ids {
 		d := devices[id]
-		ob.b.Queue(upsertDeviceSQL, d.id, d.firmware, d.site, d.profile, d.lastSeen)
+		ob.b.Queue(upsertDeviceSQL, d.id, d.firmware, d.site, d.profile, d.lastSeen, d.org)
 	}
 	br := tx.SendBatch(ctx, ob.b)
 	for i := range ob.b.Len() {
@@ -383,21 +399,24 @@ func newStoredEvent(ctx context.Context, s *sample.Sample) (cloudevents.Event, e
 	return e, nil
 }
 
+// touchDeviceSQL: like upsertDeviceSQL, for one device.
 const touchDeviceSQL = `
-INSERT INTO sqal_devices AS d (device_id, device_name, firmware_version, site_code, status, last_seen, metadata)
-VALUES ($1, $1, $2, (SELECT code FROM sites_euralis WHERE code = $3), 'active', $4, jsonb_build_object($5::text, $6::jsonb))
+INSERT INTO sqal_devices AS d (device_id, device_name, firmware_version, site_code, status, last_seen, metadata, organization_id)
+VALUES ($1, $1, $2, (SELECT code FROM sites_euralis WHERE code = $3), 'active', $4, jsonb_build_object($5::text, $6::jsonb), $7::uuid)
 ON CONFLICT (device_id) DO UPDATE SET
     firmware_version = COALESCE(EXCLUDED.firmware_version, d.firmware_version),
     site_code        = COALESCE(EXCLUDED.site_code, d.site_code),
     status           = 'active',
     last_seen        = GREATEST(d.last_seen, EXCLUDED.last_seen),
     metadata         = COALESCE(d.metadata, '{}'::jsonb) || EXCLUDED.metadata,
-    updated_at       = now()`
+    updated_at       = now()
+WHERE d.organization_id = EXCLUDED.organization_id`
 
 // TouchDevice upserts the device of an esp32_hello or heartbeat frame (kind "hello" or
-// "heartbeat"): last_seen = frame timestamp else server time (never backwards), the
-// frame itself in metadata.<kind>, and for a hello its firmware_version (§1.7, §2.2).
-func (st *Store) TouchDevice(ctx context.Context, f *sample.Frame, kind string) error {
+// "heartbeat") in organisation org: last_seen = frame timestamp else server time (never
+// backwards), the frame itself in metadata.<kind>, and for a hello its firmware_version
+// (§1.7, §2.2).
+func (st *Store) TouchDevice(ctx context.Context, f *sample.Frame, kind, org string) error {
 	id, ok := f.DeviceID()
 	if !ok {
 		return nil
@@ -425,7 +444,9 @@ func (st *Store) TouchDevice(ctx context.Context, f *sample.Frame, kind string) 
 		js := string(f.JSON)
 		frame = &js
 	}
-	if _, err := st.db.Exec(ctx, touchDeviceSQL, id, firmware, site, seen, kind, frame); err != nil {
+	// One device, one organisation: the statement runs in that organisation's scope, so
+	// row-level security checks the row it writes too.
+	if _, err := st.db.Exec(tenant.With(ctx, tenant.Org(org)), touchDeviceSQL, id, firmware, site, seen, kind, frame, org); err != nil {
 		return fmt.Errorf("upsert device %s (%s): %w", id, kind, err)
 	}
 	return nil

@@ -79,11 +79,13 @@ type BatchResult struct {
 }
 
 func (s *Service) serveSamples(w http.ResponseWriter, r *http.Request) {
-	device, err := s.auth.authenticate(r.Context(), deviceKey(r, false))
+	key, err := s.auth.authenticate(r.Context(), deviceKey(r, false))
 	if err != nil {
 		s.httpAuthError(w, r, err)
 		return
 	}
+	device := key.id
+	r = r.WithContext(withKeyScope(r.Context(), key))
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.cfg.MaxBody))
 	if err != nil {
 		var mbe *http.MaxBytesError
@@ -191,6 +193,8 @@ func (s *Service) prepareItem(ctx context.Context, device string, i int, frame [
 			ir.Status, ir.Error, ir.status, ir.retryAfter = "rate_limited", err.Error(), http.StatusTooManyRequests, rl.RetryAfter
 		case errors.As(err, &dm):
 			ir.Status, ir.Error, ir.status = "forbidden", err.Error(), http.StatusForbidden
+		case errors.Is(err, ErrStorage): // the device's organisation could not be read
+			ir.Status, ir.Error, ir.status = "error", err.Error(), http.StatusServiceUnavailable
 		default:
 			ir.Status, ir.Error, ir.status = "error", err.Error(), http.StatusInternalServerError
 		}
@@ -230,11 +234,13 @@ func (s *Service) answerOne(w http.ResponseWriter, ir ItemResult) {
 }
 
 func (s *Service) serveEvents(w http.ResponseWriter, r *http.Request) {
-	device, err := s.auth.authenticate(r.Context(), deviceKey(r, false))
+	key, err := s.auth.authenticate(r.Context(), deviceKey(r, false))
 	if err != nil {
 		s.httpAuthError(w, r, err)
 		return
 	}
+	device := key.id
+	r = r.WithContext(withKeyScope(r.Context(), key))
 	// The SDK reports a read error as an invalid event; the limit is told apart here
 	// (declared length, or the reader hitting it) and answered 413, which a Knative
 	// sender dead-letters instead of retrying.

@@ -60,11 +60,13 @@ func putFrameBuf(b *bytes.Buffer) {
 }
 
 func (s *Service) serveWS(w http.ResponseWriter, r *http.Request) {
-	device, err := s.auth.authenticate(r.Context(), deviceKey(r, true))
+	key, err := s.auth.authenticate(r.Context(), deviceKey(r, true))
 	if err != nil {
 		s.httpAuthError(w, r, err)
 		return
 	}
+	device := key.id
+	r = r.WithContext(withKeyScope(r.Context(), key))
 	c, err := websocket.Accept(w, r, &websocket.AcceptOptions{
 		// Stations send no Origin; dashboards never connect here. Any origin (legacy).
 		InsecureSkipVerify: true,
@@ -237,12 +239,17 @@ func (s *Service) storeReply(smp *sample.Sample, frame []byte, res Result) []byt
 // touchDevice records a hello/heartbeat on the device row. Failures are logged, never
 // answered with an error (a heartbeat must always be acknowledged, §1.2).
 func (s *Service) touchDevice(ctx context.Context, f *sample.Frame, kind string) {
-	if _, ok := f.DeviceID(); !ok {
+	id, ok := f.DeviceID()
+	if !ok {
 		return
 	}
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
-	if err := s.store.TouchDevice(ctx, f, kind); err != nil {
+	org, err := s.organizationOf(ctx, id)
+	if err == nil {
+		err = s.store.TouchDevice(ctx, f, kind, org)
+	}
+	if err != nil {
 		s.log.Warn("device "+kind+" not recorded", "err", err)
 	}
 }
