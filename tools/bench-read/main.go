@@ -118,12 +118,23 @@ func realMain(ctx context.Context, args []string, out io.Writer) error {
 		return fmt.Errorf("redis: %w", err)
 	}
 
-	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
-	uncached, err := sqalapi.New(database.NewDB(pool), sqalapi.Options{Logger: quiet})
+	// The API is served as the functions run in the cluster: as the application role,
+	// under row-level security (the samples were written by the owner above).
+	app, err := appPool(ctx, o.dbURL, o.concurrency+2)
 	if err != nil {
 		return err
 	}
-	cached, err := sqalapi.New(database.NewDB(pool), sqalapi.Options{Redis: rdb, Logger: quiet,
+	defer app.Close()
+	if rls, err := database.RowSecurity(ctx, app); err != nil || rls != "enforced" {
+		return fmt.Errorf("serving role: row-level security %q, %v (want enforced)", rls, err)
+	}
+
+	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
+	uncached, err := sqalapi.New(database.NewDB(app), sqalapi.Options{Logger: quiet})
+	if err != nil {
+		return err
+	}
+	cached, err := sqalapi.New(database.NewDB(app), sqalapi.Options{Redis: rdb, Logger: quiet,
 		Config: sqalapi.Config{CacheTTL: time.Hour, CacheTimeout: time.Second}})
 	if err != nil {
 		return err
@@ -293,3 +304,29 @@ func ensureSamples(ctx context.Context, db *pgxpool.Pool, want int) error {
 }
 
 func logf(format string, args ...any) { fmt.Fprintf(os.Stderr, "bench-read: "+format+"\n", args...) }
+
+// appPool connects to dbURL as the application role (migration 00060): with
+// BENCH_APP_DATABASE_URL when set, else the same server and database as sqal_app, which
+// the throwaway server lets log in without a password.
+func appPool(ctx context.Context, dbURL string, conns int) (*pgxpool.Pool, error) {
+	u := os.Getenv("BENCH_APP_DATABASE_URL")
+	if u == "" {
+		if err := migrate.EnableAppLogin(ctx, dbURL, ""); err != nil {
+			return nil, err
+		}
+		var err error
+		if u, err = migrate.AppURL(dbURL, ""); err != nil {
+			return nil, err
+		}
+	}
+	cfg, err := pgxpool.ParseConfig(u)
+	if err != nil {
+		return nil, fmt.Errorf("application database URL: %w", err)
+	}
+	cfg.MaxConns = int32(conns)
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("connect as %s: %w", migrate.AppRole, err)
+	}
+	return pool, nil
+}
