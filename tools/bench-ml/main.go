@@ -21,7 +21,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"log"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -55,7 +54,9 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
 	if err := realMain(ctx, os.Args[1:], os.Stdout); err != nil {
-		log.Fatal(err)
+		// Not log.Fatal: the slog default set below would filter the log package's line.
+		fmt.Fprintln(os.Stderr, "bench-ml:", err)
+		os.Exit(1)
 	}
 }
 
@@ -223,8 +224,9 @@ func benchTraining(ctx context.Context, o options) ([]row, error) {
 }
 
 func benchPredict(ctx context.Context, pool *pgxpool.Pool, o options) ([]row, error) {
-	// Enough distinct samples that every request of a scenario stores a new prediction.
-	n := 30_000
+	// Enough distinct samples that every request of both event scenarios stores a new
+	// prediction (up to 6,000/s each).
+	n := max(30_000, int(2*6000*o.duration.Seconds()))
 	logf("storing %d generated samples", n)
 	samples := synth.New(7).Batch(n)
 	if err := synth.Insert(ctx, pool, samples, time.Now().UTC()); err != nil {
@@ -232,7 +234,13 @@ func benchPredict(ctx context.Context, pool *pgxpool.Pool, o options) ([]row, er
 	}
 	// The relay is not running here: keep the outbox from growing into the measure.
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
-	srv, err := predict.New(ctx, database.NewDB(pool), predict.Config{Models: []string{ml.QualityModel}, RefreshInterval: time.Hour}, quiet)
+	// predict runs as in the cluster: as the application role, under row-level security.
+	app, err := appPool(ctx, o.dbURL)
+	if err != nil {
+		return nil, err
+	}
+	defer app.Close()
+	srv, err := predict.New(ctx, database.NewDB(app), predict.Config{Models: []string{ml.QualityModel}, RefreshInterval: time.Hour}, quiet)
 	if err != nil {
 		return nil, err
 	}
@@ -496,4 +504,24 @@ func histogramScenario(ctx context.Context, pool *pgxpool.Pool, srv *predict.Ser
 		return nil, err
 	}
 	return []row{res.row(fmt.Sprintf("predict: captured 140 KB frames, v%s with histogram features", rec.Version))}, nil
+}
+
+// appPool connects to dbURL as the application role (migration 00060), which the
+// throwaway server (or BENCH_APP_DATABASE_URL) lets log in.
+func appPool(ctx context.Context, dbURL string) (*pgxpool.Pool, error) {
+	u := os.Getenv("BENCH_APP_DATABASE_URL")
+	if u == "" {
+		if err := migrate.EnableAppLogin(ctx, dbURL, ""); err != nil {
+			return nil, err
+		}
+		var err error
+		if u, err = migrate.AppURL(dbURL, ""); err != nil {
+			return nil, err
+		}
+	}
+	pool, err := pgxpool.New(ctx, u)
+	if err != nil {
+		return nil, fmt.Errorf("connect as %s: %w", migrate.AppRole, err)
+	}
+	return pool, nil
 }
