@@ -60,15 +60,6 @@ func scopeArgs(ctx context.Context) []any {
 	return []any{s.Organization, all}
 }
 
-// SetScope applies the scope of ctx to tx. DB.Begin does it; use it on transactions
-// begun elsewhere (another pool, a raw connection).
-func SetScope(ctx context.Context, tx pgx.Tx) error {
-	if _, err := tx.Exec(ctx, scopeSQL, scopeArgs(ctx)...); err != nil {
-		return fmt.Errorf("set organisation scope: %w", err)
-	}
-	return nil
-}
-
 func (db *DB) scoped(ctx context.Context, sql string, args []any) pgx.BatchResults {
 	b := &pgx.Batch{}
 	b.Queue(scopeSQL, scopeArgs(ctx)...)
