@@ -20,6 +20,7 @@ import (
 	"github.com/coder/websocket"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"sigs.k8s.io/yaml"
 
 	"github.com/sqalfn/sqal/shared/localstack"
 	"github.com/sqalfn/sqal/shared/migrate"
@@ -193,8 +194,22 @@ func run(ctx context.Context, o options) error {
 		return err
 	}
 	start := time.Now()
+	// As deployed: connected as the application role (row-level security applies) and
+	// with the Go runtime settings of its Knative Service.
+	if err := migrate.EnableAppLogin(ctx, dbURL, ""); err != nil {
+		return err
+	}
+	appURL, err := migrate.AppURL(dbURL, "")
+	if err != nil {
+		return err
+	}
+	goEnv, err := serviceRuntimeEnv(root)
+	if err != nil {
+		return err
+	}
+	logf("ingest runs as %s with %s", migrate.AppRole, strings.Join(goEnv, " "))
 	proc := exec.CommandContext(ctx, bin)
-	proc.Env = append(os.Environ(), "PORT="+strconv.Itoa(port), "DATABASE_URL="+dbURL, "REDIS_URL="+rd.URL(),
+	proc.Env = append(append(os.Environ(), goEnv...), "PORT="+strconv.Itoa(port), "DATABASE_URL="+appURL, "REDIS_URL="+rd.URL(),
 		"DB_MAX_CONNS=8", "LOG_LEVEL=warn", "FUNCTION_TARGET=")
 	var procLog bytes.Buffer
 	proc.Stdout, proc.Stderr = &procLog, &procLog
@@ -583,4 +598,40 @@ func measureStorage(ctx context.Context, db *pgxpool.Pool, full []byte) (storage
 		}
 	}
 	return s, nil
+}
+
+// serviceRuntimeEnv returns the Go runtime variables (GOGC, GOMEMLIMIT, GOMAXPROCS) the
+// ingest Knative Service sets, as NAME=value.
+func serviceRuntimeEnv(root string) ([]string, error) {
+	b, err := os.ReadFile(filepath.Join(root, "knative", "services", "ingest.yaml"))
+	if err != nil {
+		return nil, fmt.Errorf("read the ingest Service: %w", err)
+	}
+	var svc struct {
+		Spec struct {
+			Template struct {
+				Spec struct {
+					Containers []struct {
+						Env []struct {
+							Name  string `json:"name"`
+							Value string `json:"value"`
+						} `json:"env"`
+					} `json:"containers"`
+				} `json:"spec"`
+			} `json:"template"`
+		} `json:"spec"`
+	}
+	if err := yaml.Unmarshal(b, &svc); err != nil {
+		return nil, fmt.Errorf("parse the ingest Service: %w", err)
+	}
+	var out []string
+	for _, c := range svc.Spec.Template.Spec.Containers {
+		for _, e := range c.Env {
+			switch e.Name {
+			case "GOGC", "GOMEMLIMIT", "GOMAXPROCS":
+				out = append(out, e.Name+"="+e.Value)
+			}
+		}
+	}
+	return out, nil
 }
