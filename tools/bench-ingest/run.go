@@ -20,8 +20,8 @@ import (
 	"github.com/coder/websocket"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
-	"sigs.k8s.io/yaml"
 
+	"github.com/sqalfn/sqal/shared/clusterenv"
 	"github.com/sqalfn/sqal/shared/localstack"
 	"github.com/sqalfn/sqal/shared/migrate"
 	"github.com/sqalfn/sqal/shared/sample"
@@ -603,34 +603,14 @@ func measureStorage(ctx context.Context, db *pgxpool.Pool, full []byte) (storage
 // serviceRuntimeEnv returns the Go runtime variables (GOGC, GOMEMLIMIT, GOMAXPROCS) the
 // ingest Knative Service sets, as NAME=value.
 func serviceRuntimeEnv(root string) ([]string, error) {
-	b, err := os.ReadFile(filepath.Join(root, "knative", "services", "ingest.yaml"))
+	env, err := clusterenv.ServiceEnv(root, "ingest")
 	if err != nil {
-		return nil, fmt.Errorf("read the ingest Service: %w", err)
-	}
-	var svc struct {
-		Spec struct {
-			Template struct {
-				Spec struct {
-					Containers []struct {
-						Env []struct {
-							Name  string `json:"name"`
-							Value string `json:"value"`
-						} `json:"env"`
-					} `json:"containers"`
-				} `json:"spec"`
-			} `json:"template"`
-		} `json:"spec"`
-	}
-	if err := yaml.Unmarshal(b, &svc); err != nil {
-		return nil, fmt.Errorf("parse the ingest Service: %w", err)
+		return nil, err
 	}
 	var out []string
-	for _, c := range svc.Spec.Template.Spec.Containers {
-		for _, e := range c.Env {
-			switch e.Name {
-			case "GOGC", "GOMEMLIMIT", "GOMAXPROCS":
-				out = append(out, e.Name+"="+e.Value)
-			}
+	for _, k := range []string{"GOGC", "GOMEMLIMIT", "GOMAXPROCS"} {
+		if v, ok := env[k]; ok {
+			out = append(out, k+"="+v)
 		}
 	}
 	return out, nil

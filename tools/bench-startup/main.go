@@ -45,8 +45,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"sigs.k8s.io/yaml"
 
+	"github.com/sqalfn/sqal/shared/clusterenv"
 	"github.com/sqalfn/sqal/shared/localstack"
 )
 
@@ -226,7 +226,7 @@ func measure(ctx context.Context, root string, o options, name string, stack *lo
 	}
 	r.size = st.Size()
 	r.static = isStatic(bin)
-	env, err := knativeEnv(root, name)
+	env, err := clusterenv.ServiceEnv(root, name)
 	if err != nil {
 		return r, err
 	}
@@ -433,41 +433,6 @@ func pipe(c net.Conn, target string) {
 	go func() { _, _ = io.Copy(s, c); done <- struct{}{} }()
 	go func() { _, _ = io.Copy(c, s); done <- struct{}{} }()
 	<-done
-}
-
-// knativeEnv reads the literal env values of the function's Knative Service
-// (FUNCTION_TARGET, DB_MAX_CONNS, ...).
-func knativeEnv(root, name string) (map[string]string, error) {
-	b, err := os.ReadFile(filepath.Join(root, "knative", "services", name+".yaml"))
-	if err != nil {
-		return nil, fmt.Errorf("no Knative Service for %s: %w", name, err)
-	}
-	var svc struct {
-		Spec struct {
-			Template struct {
-				Spec struct {
-					Containers []struct {
-						Env []struct {
-							Name  string `json:"name"`
-							Value string `json:"value"`
-						} `json:"env"`
-					} `json:"containers"`
-				} `json:"spec"`
-			} `json:"template"`
-		} `json:"spec"`
-	}
-	if err := yaml.Unmarshal(b, &svc); err != nil {
-		return nil, fmt.Errorf("parse the Knative Service %s: %w", name, err)
-	}
-	env := map[string]string{}
-	for _, c := range svc.Spec.Template.Spec.Containers {
-		for _, e := range c.Env {
-			if e.Value != "" {
-				env[e.Name] = e.Value
-			}
-		}
-	}
-	return env, nil
 }
 
 // isStatic reports an ELF executable without a program interpreter (no dynamic loader).

@@ -17,8 +17,6 @@ import (
 	"syscall"
 	"testing"
 	"time"
-
-	"sigs.k8s.io/yaml"
 )
 
 // repoRoot walks up to go.work: the test runs from its package folder.
@@ -95,56 +93,6 @@ func buildBinaries(t testing.TB, root, binDir string, pkgs map[string]string) ma
 		t.Fatal(err)
 	}
 	return out
-}
-
-// knativeEnv is the environment a function's container gets in the cluster: the
-// sqal-config ConfigMap (envFrom) and the literal env values of its Knative Service
-// (FUNCTION_TARGET, DB_MAX_CONNS, ...). Values from Secrets (DATABASE_URL) are left to
-// the caller.
-func knativeEnv(root, service string) (map[string]string, error) {
-	env := map[string]string{}
-	var cm struct {
-		Data map[string]string `json:"data"`
-	}
-	b, err := os.ReadFile(filepath.Join(root, "k8s", "base", "config.yaml"))
-	if err != nil {
-		return nil, fmt.Errorf("read the sqal-config ConfigMap: %w", err)
-	}
-	if err := yaml.Unmarshal(b, &cm); err != nil {
-		return nil, fmt.Errorf("parse the sqal-config ConfigMap: %w", err)
-	}
-	for k, v := range cm.Data {
-		env[k] = v
-	}
-	var svc struct {
-		Spec struct {
-			Template struct {
-				Spec struct {
-					Containers []struct {
-						Env []struct {
-							Name  string `json:"name"`
-							Value string `json:"value"`
-						} `json:"env"`
-					} `json:"containers"`
-				} `json:"spec"`
-			} `json:"template"`
-		} `json:"spec"`
-	}
-	b, err = os.ReadFile(filepath.Join(root, "knative", "services", service+".yaml"))
-	if err != nil {
-		return nil, fmt.Errorf("function %s has no Knative Service: %w", service, err)
-	}
-	if err := yaml.Unmarshal(b, &svc); err != nil {
-		return nil, fmt.Errorf("parse the Knative Service %s: %w", service, err)
-	}
-	for _, c := range svc.Spec.Template.Spec.Containers {
-		for _, e := range c.Env {
-			if e.Value != "" {
-				env[e.Name] = e.Value
-			}
-		}
-	}
-	return env, nil
 }
 
 func freePort(t testing.TB) int {

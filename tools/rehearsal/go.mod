@@ -8,7 +8,6 @@ require (
 	github.com/jackc/pgx/v5 v5.13.0
 	github.com/sqalfn/sqal/shared v0.0.0
 	github.com/sqalfn/sqal/tools/simulator v0.0.0
-	sigs.k8s.io/yaml v1.6.0
 )
 
 require (
@@ -63,6 +62,7 @@ require (
 	golang.org/x/sys v0.50.0 // indirect
 	golang.org/x/text v0.44.0 // indirect
 	google.golang.org/protobuf v1.36.12 // indirect
+	sigs.k8s.io/yaml v1.6.0 // indirect
 )
 
 replace (

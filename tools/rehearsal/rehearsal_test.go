@@ -23,6 +23,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/sqalfn/sqal/shared/alert"
+	"github.com/sqalfn/sqal/shared/clusterenv"
 	"github.com/sqalfn/sqal/shared/events/localbus"
 	"github.com/sqalfn/sqal/shared/sample"
 	"github.com/sqalfn/sqal/shared/testenv"
@@ -125,7 +126,7 @@ func TestClusterRehearsal(t *testing.T) {
 	}
 	brokerURL := procs["broker"].url() + "/sqal/default"
 	for _, n := range names {
-		env, err := knativeEnv(root, n)
+		env, err := clusterenv.ContainerEnv(root, n)
 		if err != nil {
 			t.Fatal(err)
 		}
