@@ -235,21 +235,8 @@ func (a *API) patchOrganization(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	if len(ch) > 0 {
-		sets, args := []string{}, []any{before.ID}
-		for _, k := range sortedKeys(ch) {
-			args = append(args, ch[k])
-			sets = append(sets, fmt.Sprintf("%s = $%d", k, len(args)))
-		}
-		_, err = tx.Exec(ctx, `UPDATE organizations SET `+strings.Join(sets, ", ")+`, updated_at = now() WHERE id = $1`, args...)
-		switch {
-		case isUniqueViolation(err):
-			a.fail(w, r, httpapi.Errorf(http.StatusConflict, "Organization already exists"))
-			return
-		case isFKViolation(err):
-			a.fail(w, r, notFound("Parent organization"))
-			return
-		case err != nil:
-			a.fail(w, r, fmt.Errorf("update organisation: %w", err))
+		if err := updateByID(ctx, tx, "organizations", before.ID, ch, "Organization", "Parent organization"); err != nil {
+			a.fail(w, r, err)
 			return
 		}
 	}

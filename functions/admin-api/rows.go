@@ -3,11 +3,13 @@ package adminapi
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"strings"
 
 	"github.com/jackc/pgx/v5"
 
 	"github.com/sqalfn/sqal/shared/audit"
+	"github.com/sqalfn/sqal/shared/httpapi"
 )
 
 // insertReturningID inserts the columns of ch into table and returns the new row's id.
@@ -22,6 +24,27 @@ func insertReturningID(ctx context.Context, tx pgx.Tx, table string, ch map[stri
 	var id string
 	err := tx.QueryRow(ctx, `INSERT INTO `+table+` (`+strings.Join(cols, ", ")+`) VALUES (`+strings.Join(ph, ", ")+`) RETURNING id::text`, args...).Scan(&id)
 	return id, err
+}
+
+// updateByID sets the columns of ch (and updated_at) on the row id of table, with the
+// same column conventions as insertReturningID. A unique violation answers 409 "<what>
+// already exists", a foreign key violation 404 "<referenced> not found".
+func updateByID(ctx context.Context, tx pgx.Tx, table, id string, ch map[string]any, what, referenced string) error {
+	sets, args := []string{}, []any{id}
+	for _, k := range sortedKeys(ch) {
+		args = append(args, ch[k])
+		sets = append(sets, fmt.Sprintf("%s = $%d", k, len(args)))
+	}
+	_, err := tx.Exec(ctx, `UPDATE `+table+` SET `+strings.Join(sets, ", ")+`, updated_at = now() WHERE id = $1`, args...)
+	switch {
+	case isUniqueViolation(err):
+		return httpapi.Errorf(http.StatusConflict, "%s already exists", what)
+	case isFKViolation(err):
+		return notFound(referenced)
+	case err != nil:
+		return fmt.Errorf("update %s: %w", table, err)
+	}
+	return nil
 }
 
 // commitAudited records e in tx and commits: a change and its audit row land together

@@ -269,21 +269,8 @@ func (a *API) patchUser(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if len(ch) > 0 {
-		sets, args := []string{}, []any{before.ID}
-		for _, k := range sortedKeys(ch) {
-			args = append(args, ch[k])
-			sets = append(sets, fmt.Sprintf("%s = $%d", k, len(args)))
-		}
-		_, err = tx.Exec(ctx, `UPDATE users SET `+strings.Join(sets, ", ")+`, updated_at = now() WHERE id = $1`, args...)
-		switch {
-		case isUniqueViolation(err):
-			a.fail(w, r, httpapi.Errorf(http.StatusConflict, "User already exists"))
-			return
-		case isFKViolation(err):
-			a.fail(w, r, notFound("Organization"))
-			return
-		case err != nil:
-			a.fail(w, r, fmt.Errorf("update user: %w", err))
+		if err := updateByID(ctx, tx, "users", before.ID, ch, "User", "Organization"); err != nil {
+			a.fail(w, r, err)
 			return
 		}
 	}
