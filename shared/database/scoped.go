@@ -79,7 +79,9 @@ func (db *DB) Query(ctx context.Context, sql string, args ...any) (pgx.Rows, err
 	}
 	rows, err := br.Query()
 	if err != nil {
-		rows.Close()
+		if rows != nil {
+			rows.Close()
+		}
 		_ = br.Close()
 		return nil, err
 	}
