@@ -13,7 +13,7 @@ run: ## start the whole system on http://localhost:$(PORT) (PostgreSQL, Redis, e
 	@scripts/ensure-deps.sh
 	PORT=$(PORT) go run ./tools/devstack
 
-test: ## every test of every module, with -race, against real PostgreSQL and Redis
+test: lint ## lint, then every test of every module, with -race, against real PostgreSQL and Redis
 	@scripts/test.sh
 
 test-short: ## the same without -race (faster while iterating)
