@@ -515,6 +515,7 @@ func TestStorageFailureLosesNothingAcked(t *testing.T) {
 // so WebSocket pings keep being answered (the simulator drops the link after 20 s).
 func TestPingsAnsweredWhileStoring(t *testing.T) {
 	db := testenv.DB(t)
+	frame := fixtures.Load(t, fixtures.Minimal)
 	h := newHarness(t, db, nil)
 	ws := h.dial(t, "/ws/sensors/", nil)
 	// Hold the device row lock: the sample's device upsert waits behind it.
@@ -522,6 +523,9 @@ func TestPingsAnsweredWhileStoring(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// A failure below must not leave the transaction open: closing the pool would wait
+	// for its connection forever.
+	t.Cleanup(func() { _ = tx.Rollback(context.Background()) })
 	if _, err := tx.Exec(context.Background(), `INSERT INTO sqal_devices (device_id) VALUES ('ESP32_LL_01')`); err != nil {
 		t.Fatal(err)
 	}
@@ -535,7 +539,7 @@ func TestPingsAnsweredWhileStoring(t *testing.T) {
 		}
 		replies <- m
 	}()
-	ws.send(fixtures.Load(t, fixtures.Minimal))
+	ws.send(frame)
 	for range 3 {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 		err := ws.c.Ping(ctx)

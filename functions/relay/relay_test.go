@@ -48,6 +48,7 @@ func TestPingDeliversDueOutboxRows(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	defer tx.Rollback(ctx) //nolint:errcheck // a no-op after Commit; never leave the pool waiting
 	for _, id := range []string{"S-1", "S-2"} {
 		e := cloudevents.NewEvent()
 		e.SetID(id)

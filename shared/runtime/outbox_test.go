@@ -48,6 +48,7 @@ func TestOutboxRelayRunsWithTheFunction(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		defer tx.Rollback(ctx) //nolint:errcheck // a no-op after Commit; never leave the pool waiting
 		e := cloudevents.NewEvent()
 		e.SetID(id)
 		e.SetSource("/test")
