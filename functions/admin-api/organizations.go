@@ -174,16 +174,9 @@ func (a *API) createOrganization(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer func() { _ = tx.Rollback(ctx) }()
-	id, err := insertReturningID(ctx, tx, "organizations", ch)
-	switch {
-	case isUniqueViolation(err):
-		a.fail(w, r, httpapi.Errorf(http.StatusConflict, "Organization already exists"))
-		return
-	case isFKViolation(err):
-		a.fail(w, r, notFound("Parent organization"))
-		return
-	case err != nil:
-		a.fail(w, r, fmt.Errorf("create organisation: %w", err))
+	id, err := insertReturningID(ctx, tx, "organizations", ch, "Organization", "Parent organization")
+	if err != nil {
+		a.fail(w, r, err)
 		return
 	}
 	o, err := loadOrg(r, tx, id)

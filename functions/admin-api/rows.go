@@ -15,7 +15,8 @@ import (
 // insertReturningID inserts the columns of ch into table and returns the new row's id.
 // Columns come sorted so that the statement text, and so pgx's cached statement, is the
 // same for the same set of fields. Column names are the handlers' own (never the client's).
-func insertReturningID(ctx context.Context, tx pgx.Tx, table string, ch map[string]any) (string, error) {
+// Errors are mapped as in updateByID.
+func insertReturningID(ctx context.Context, tx pgx.Tx, table string, ch map[string]any, what, referenced string) (string, error) {
 	cols, ph, args := []string{}, []string{}, []any{}
 	for _, k := range sortedKeys(ch) {
 		args = append(args, ch[k])
@@ -23,7 +24,7 @@ func insertReturningID(ctx context.Context, tx pgx.Tx, table string, ch map[stri
 	}
 	var id string
 	err := tx.QueryRow(ctx, `INSERT INTO `+table+` (`+strings.Join(cols, ", ")+`) VALUES (`+strings.Join(ph, ", ")+`) RETURNING id::text`, args...).Scan(&id)
-	return id, err
+	return id, writeError(err, table, what, referenced)
 }
 
 // updateByID sets the columns of ch (and updated_at) on the row id of table, with the
@@ -36,15 +37,21 @@ func updateByID(ctx context.Context, tx pgx.Tx, table, id string, ch map[string]
 		sets = append(sets, fmt.Sprintf("%s = $%d", k, len(args)))
 	}
 	_, err := tx.Exec(ctx, `UPDATE `+table+` SET `+strings.Join(sets, ", ")+`, updated_at = now() WHERE id = $1`, args...)
+	return writeError(err, table, what, referenced)
+}
+
+// writeError maps a write's error: a unique violation is 409 "<what> already exists", a
+// foreign key violation 404 "<referenced> not found", anything else stays a 500.
+func writeError(err error, table, what, referenced string) error {
 	switch {
+	case err == nil:
+		return nil
 	case isUniqueViolation(err):
 		return httpapi.Errorf(http.StatusConflict, "%s already exists", what)
 	case isFKViolation(err):
 		return notFound(referenced)
-	case err != nil:
-		return fmt.Errorf("update %s: %w", table, err)
 	}
-	return nil
+	return fmt.Errorf("write %s: %w", table, err)
 }
 
 // commitAudited records e in tx and commits: a change and its audit row land together

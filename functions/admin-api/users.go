@@ -196,16 +196,9 @@ func (a *API) createUser(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer func() { _ = tx.Rollback(ctx) }()
-	id, err := insertReturningID(ctx, tx, "users", ch)
-	switch {
-	case isUniqueViolation(err):
-		a.fail(w, r, httpapi.Errorf(http.StatusConflict, "User already exists"))
-		return
-	case isFKViolation(err):
-		a.fail(w, r, notFound("Organization"))
-		return
-	case err != nil:
-		a.fail(w, r, fmt.Errorf("create user: %w", err))
+	id, err := insertReturningID(ctx, tx, "users", ch, "User", "Organization")
+	if err != nil {
+		a.fail(w, r, err)
 		return
 	}
 	u, err := loadUser(ctx, tx, id)
