@@ -218,6 +218,38 @@ func FuzzQuantise(f *testing.F) {
 	})
 }
 
+// quantiseStrict accepts only valid JSON numbers and then agrees with quantise; it
+// accepts the stations' form.
+func FuzzQuantiseStrict(f *testing.F) {
+	for _, s := range []string{"0.0", "-0.0005", "5.476879617318268", "01.5", "-.5", "1.", "1e3", "1.5e3", "12.34", "0", "-", "29.2]"} {
+		f.Add(s)
+	}
+	for _, s := range []string{"0.0,", "5.476879617318268]", "-12.5,", "23.733585797500545 "} {
+		if _, _, ok := quantiseStrict([]byte(s), 0, HistScaleExp); !ok {
+			f.Errorf("%q refused", s)
+		}
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		b := []byte(s + ",")
+		q, next, ok := quantiseStrict(b, 0, HistScaleExp)
+		if !ok {
+			return
+		}
+		num := b[:next]
+		if !validJSON(num) || !isNumber(num) {
+			t.Fatalf("%q: accepted %q, not a JSON number", s, num)
+		}
+		v := validator{b: b}
+		if !v.number() || v.i != next {
+			t.Fatalf("%q: number() ends at %d, quantiseStrict at %d", s, v.i, next)
+		}
+		wq, wnext, wok := quantise(b, 0, HistScaleExp)
+		if !wok || wq != q || wnext != next {
+			t.Fatalf("%q: quantiseStrict = %d (next %d), quantise = %d (next %d, ok %v)", s, q, next, wq, wnext, wok)
+		}
+	})
+}
+
 // FuzzDecodeRaw: arbitrary stored bytes never panic DecodeRaw.
 func FuzzDecodeRaw(f *testing.F) {
 	stored, _ := EncodeRaw(nil, fixtures.Load(f, fixtures.Sample1))

@@ -274,27 +274,14 @@ func (v *validator) histLevel(h *histSplit, lvl int, sepSeen *bool) bool {
 	if v.i >= len(v.b) || v.b[v.i] != '[' {
 		return false
 	}
+	if lvl == 2 {
+		return v.histRow(h, sepSeen)
+	}
 	v.i++
 	n := 0
 	for {
 		v.space()
-		if lvl == 2 {
-			if v.i >= len(v.b) || len(h.q) >= maxHistCells {
-				return false
-			}
-			if c := v.b[v.i]; c != '-' && (c < '0' || c > '9') {
-				return false
-			}
-			s := v.i
-			if !v.number() {
-				return false
-			}
-			q, _, ok := quantise(v.b[:v.i], s, h.exp)
-			if !ok {
-				return false
-			}
-			h.q = append(h.q, q)
-		} else if !v.histLevel(h, lvl+1, sepSeen) {
+		if !v.histLevel(h, lvl+1, sepSeen) {
 			return false
 		}
 		n++
@@ -311,12 +298,57 @@ func (v *validator) histLevel(h *histSplit, lvl int, sepSeen *bool) bool {
 			v.i++
 		case ']':
 			v.i++
-			if h.dims[lvl] == 0 {
-				h.dims[lvl] = n
-			} else if h.dims[lvl] != n {
+			return h.dim(lvl, n)
+		default:
+			return false
+		}
+	}
+}
+
+// histRow reads one innermost array of histogram numbers (v.b[v.i] == '['). It is
+// histLevel's loop for the 8,192 cells, with the index and the values in locals (the
+// hottest loop of a frame).
+func (v *validator) histRow(h *histSplit, sepSeen *bool) bool {
+	b, i, q := v.b, v.i+1, h.q
+	defer func() { h.q = q }()
+	n := 0
+	for {
+		i = skipSpace(b, i)
+		if i >= len(b) || len(q) >= maxHistCells {
+			return false
+		}
+		if c := b[i]; c != '-' && (c < '0' || c > '9') {
+			return false
+		}
+		// The stations' form (0.0, 5.476879617318268) is validated and quantised in one
+		// read; anything else is validated, then quantised.
+		x, next, ok := quantiseStrict(b, i, h.exp)
+		if !ok {
+			v.i = i
+			if !v.number() {
 				return false
 			}
-			return true
+			if x, _, ok = quantise(b[:v.i], i, h.exp); !ok {
+				return false
+			}
+			next = v.i
+		}
+		q = append(q, x)
+		n++
+		i = skipSpace(b, next)
+		if i >= len(b) {
+			return false
+		}
+		switch b[i] {
+		case ',':
+			if !*sepSeen {
+				*sepSeen = true
+				h.compact = i+1 >= len(b) || b[i+1] != ' '
+			}
+			i++
+		case ']':
+			v.i = i + 1
+			return h.dim(2, n)
 		default:
 			return false
 		}
