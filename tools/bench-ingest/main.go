@@ -2,7 +2,7 @@
 // (issue 3, item 5) and prints one table:
 //
 //	(a) the ceiling: PostgreSQL COPY of the rows ingest stores (same columns, same
-//	    compact raw_message), full and slim frames;
+//	    compact raw_message), full and slim frames, the best of -copy-runs runs;
 //	(b) end to end over WebSocket against the real ingest binary (built from
 //	    functions/ingest/cmd, run as its own process with PORT and DATABASE_URL) with
 //	    1, 16 and 64 concurrent devices, full (~140 KB) and slim (no *_raw blocks)
@@ -42,6 +42,7 @@ type options struct {
 	fixedRPS int
 	durable  bool
 	copyRows int
+	copyRuns int
 }
 
 func main() {
@@ -54,7 +55,12 @@ func main() {
 	flag.IntVar(&o.fixedRPS, "rate", 200, "samples/s of the fixed-rate latency run (0 = skip)")
 	flag.BoolVar(&o.durable, "durable", false, "PostgreSQL with fsync and synchronous_commit on (default off, like the local runner)")
 	flag.IntVar(&o.copyRows, "copy-rows", 1000, "rows per COPY ceiling run")
+	flag.IntVar(&o.copyRuns, "copy-runs", 3, "COPY ceiling runs per frame size (the best one is the ceiling)")
 	flag.Parse()
+	if o.copyRows < 1 || o.copyRuns < 1 || o.window < 1 {
+		fmt.Fprintln(os.Stderr, "bench-ingest: -copy-rows, -copy-runs and -window must be at least 1")
+		os.Exit(2)
+	}
 	for _, f := range splitInts(devices) {
 		o.devices = append(o.devices, f)
 	}
