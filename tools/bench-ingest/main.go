@@ -7,7 +7,8 @@
 //	    functions/ingest/cmd, run as its own process with PORT and DATABASE_URL) with
 //	    1, 16 and 64 concurrent devices, full (~140 KB) and slim (no *_raw blocks)
 //	    frames: samples/s, p50/p99 ack latency, CPU seconds and peak RSS of the ingest
-//	    process, and the ratio (b)/(a);
+//	    process, PostgreSQL's CPU per sample (every server process; the COPY runs print
+//	    theirs per row), and the ratio (b)/(a);
 //	    plus p50/p99 at a fixed 200 samples/s, the idle RSS and the time from process
 //	    start to the first ack;
 //	(c) rows actually stored vs acked, and stored bytes per full sample against the

@@ -100,6 +100,7 @@ type result struct {
 	rate             float64
 	p50, p99         time.Duration
 	cpu              float64 // seconds of ingest CPU during the measured window
+	pgCPU            float64 // seconds of PostgreSQL CPU (every server process) during it
 	peakRSS          int64   // KiB
 	ceiling, ofCeil  float64
 	offeredRate      int
@@ -179,17 +180,20 @@ func run(ctx context.Context, o options) error {
 	// The best of a few COPY runs: a single short run is at the mercy of whatever else the
 	// machine does at that moment (rates from one run varied by 2x on the same machine),
 	// and a ceiling that is too low flatters the ratio (b)/(a).
+	ceilPG := map[string]float64{} // PostgreSQL CPU ms per row of the best COPY run
 	for i, t := range []frameTemplate{tFull, tSlim} {
 		var rates []string
 		for rep := range o.copyRuns {
-			r, err := copyCeiling(ctx, db, t, o.copyRows, 90+o.copyRuns*i+rep)
+			r, pgMS, err := copyCeiling(ctx, db, pg.PID, t, o.copyRows, 90+o.copyRuns*i+rep)
 			if err != nil {
 				return err
 			}
-			ceil[t.name] = max(ceil[t.name], r)
+			if r > ceil[t.name] {
+				ceil[t.name], ceilPG[t.name] = r, pgMS
+			}
 			rates = append(rates, fmt.Sprintf("%.0f", r))
 		}
-		logf("COPY ceiling %s: %.0f rows/s (best of %s)", t.name, ceil[t.name], strings.Join(rates, ", "))
+		logf("COPY ceiling %s: %.0f rows/s (best of %s), PostgreSQL CPU %.2f ms/row", t.name, ceil[t.name], strings.Join(rates, ", "), ceilPG[t.name])
 	}
 	if _, err := db.Exec(ctx, `TRUNCATE sensor_samples, event_outbox, sqal_devices`); err != nil {
 		return err
@@ -242,7 +246,7 @@ func run(ctx context.Context, o options) error {
 		for _, n := range o.devices {
 			runN++
 			logf("%s frames, %d devices", t.name, n)
-			r, err := load(ctx, base, pid, t, n, o.window, o.warmup, o.duration, 0, runN)
+			r, err := load(ctx, base, pid, pg.PID, t, n, o.window, o.warmup, o.duration, 0, runN)
 			if err != nil {
 				return fmt.Errorf("%s/%d: %w\ningest output:\n%s", t.name, n, err, procLog.String())
 			}
@@ -260,7 +264,7 @@ func run(ctx context.Context, o options) error {
 	if o.fixedRPS > 0 {
 		runN++
 		logf("fixed rate %d samples/s, full frames", o.fixedRPS)
-		r, err := load(ctx, base, pid, tFull, 4, o.window, o.warmup, 2*o.duration, o.fixedRPS, runN)
+		r, err := load(ctx, base, pid, pg.PID, tFull, 4, o.window, o.warmup, 2*o.duration, o.fixedRPS, runN)
 		if err != nil {
 			return err
 		}
@@ -285,22 +289,22 @@ func run(ctx context.Context, o options) error {
 		time.Now().UTC().Format(time.RFC3339), numCPU(), o.durable, o.window)
 	fmt.Printf("frames: full %d bytes, slim %d bytes (sample-1 fixture)\n\n", tFull.originalBytes, tSlim.originalBytes)
 	tw := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "frames\tdevices\tsamples/s\tp50 ms\tp99 ms\tingest CPU s\tCPU ms/sample\tpeak RSS MiB\tCOPY ceiling/s\t(b)/(a)\terrors\t")
+	fmt.Fprintln(tw, "frames\tdevices\tsamples/s\tp50 ms\tp99 ms\tingest CPU s\tCPU ms/sample\tPG CPU ms/sample\tpeak RSS MiB\tCOPY ceiling/s\t(b)/(a)\terrors\t")
 	for _, r := range append(results, derefOr(fixed)...) {
 		name := r.name
 		if r.offeredRate > 0 {
 			name = fmt.Sprintf("%s @%d/s", r.name, r.offeredRate)
 		}
-		perSample := 0.0
+		perSample, pgPerSample := 0.0, 0.0
 		if r.acked > 0 {
-			perSample = 1000 * r.cpu / float64(r.acked)
+			perSample, pgPerSample = 1000*r.cpu/float64(r.acked), 1000*r.pgCPU/float64(r.acked)
 		}
 		ratio, ceilS := "", ""
 		if r.ceiling > 0 {
 			ratio, ceilS = fmt.Sprintf("%.0f%%", 100*r.ofCeil), fmt.Sprintf("%.0f", r.ceiling)
 		}
-		fmt.Fprintf(tw, "%s\t%d\t%.0f\t%.1f\t%.1f\t%.2f\t%.2f\t%.1f\t%s\t%s\t%d\t\n", name, r.devices, r.rate,
-			ms(r.p50), ms(r.p99), r.cpu, perSample, float64(r.peakRSS)/1024, ceilS, ratio, r.errors)
+		fmt.Fprintf(tw, "%s\t%d\t%.0f\t%.1f\t%.1f\t%.2f\t%.2f\t%.2f\t%.1f\t%s\t%s\t%d\t\n", name, r.devices, r.rate,
+			ms(r.p50), ms(r.p99), r.cpu, perSample, pgPerSample, float64(r.peakRSS)/1024, ceilS, ratio, r.errors)
 	}
 	tw.Flush()
 	fmt.Printf("\nstart to first ack: %s   RSS: %.1f MiB when ready, %.1f MiB idle after the first sample, %.1f MiB idle after the load\n",
@@ -350,18 +354,18 @@ func numCPU() int {
 
 // copyCeiling COPYs n rows built exactly like ingest builds them (columns and
 // compressed raw_message) and returns rows/s. Building the rows is not timed.
-func copyCeiling(ctx context.Context, db *pgxpool.Pool, t frameTemplate, n, run int) (float64, error) {
+func copyCeiling(ctx context.Context, db *pgxpool.Pool, pgPID int, t frameTemplate, n, run int) (rate, pgMSPerRow float64, err error) {
 	rows := make([][]any, 0, n)
 	buf := slices.Clone(t.b)
 	for i := range n {
 		t.stamp(buf, run, i%64, i)
 		f, err := sample.Decode(buf)
 		if err != nil {
-			return 0, err
+			return 0, 0, err
 		}
 		s, err := f.Sample()
 		if err != nil {
-			return 0, err
+			return 0, 0, err
 		}
 		raw, enc := sample.EncodeRaw(nil, buf)
 		row := s.Row(raw, enc)
@@ -369,12 +373,14 @@ func copyCeiling(ctx context.Context, db *pgxpool.Pool, t frameTemplate, n, run 
 		buf = slices.Clone(t.b)
 		rows = append(rows, row)
 	}
+	pg0 := treeCPUSeconds(pgPID)
 	start := time.Now()
 	copied, err := db.CopyFrom(ctx, pgx.Identifier{"sensor_samples"}, sample.Columns, pgx.CopyFromRows(rows))
 	if err != nil {
-		return 0, fmt.Errorf("COPY %s: %w", t.name, err)
+		return 0, 0, fmt.Errorf("COPY %s: %w", t.name, err)
 	}
-	return float64(copied) / time.Since(start).Seconds(), nil
+	rate = float64(copied) / time.Since(start).Seconds()
+	return rate, 1000 * (treeCPUSeconds(pgPID) - pg0) / float64(max(copied, 1)), nil
 }
 
 func timeToFirstAck(ctx context.Context, url string, start time.Time, connected func()) (time.Duration, error) {
@@ -413,7 +419,7 @@ func timeToFirstAck(ctx context.Context, url string, start time.Time, connected 
 
 // load runs devices connections for warmup+duration. With rps > 0 the devices share
 // a fixed offered rate; otherwise each keeps window frames in flight.
-func load(ctx context.Context, url string, pid int, t frameTemplate, devices, window int, warmup, duration time.Duration, rps, run int) (result, error) {
+func load(ctx context.Context, url string, pid, pgPID int, t frameTemplate, devices, window int, warmup, duration time.Duration, rps, run int) (result, error) {
 	r := result{name: t.name, devices: devices, offeredRate: rps}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -504,7 +510,7 @@ func load(ctx context.Context, url string, pid int, t frameTemplate, devices, wi
 		}()
 	}
 	time.Sleep(warmup)
-	cpu0 := cpuSeconds(pid)
+	cpu0, pg0 := cpuSeconds(pid), treeCPUSeconds(pgPID)
 	resetPeakRSS(pid)
 	measuring.Store(true)
 	t0 := time.Now()
@@ -512,6 +518,7 @@ func load(ctx context.Context, url string, pid int, t frameTemplate, devices, wi
 	measuring.Store(false)
 	r.measuredDuration = time.Since(t0)
 	r.cpu = cpuSeconds(pid) - cpu0
+	r.pgCPU = treeCPUSeconds(pgPID) - pg0
 	r.peakRSS = rssKiB(pid, "VmHWM")
 	cancel()
 	for _, c := range conns {
@@ -538,15 +545,53 @@ func load(ctx context.Context, url string, pid int, t frameTemplate, devices, wi
 
 // /proc helpers (Linux).
 func cpuSeconds(pid int) float64 {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
+	f := procStat(pid)
+	if f == nil {
 		return 0
 	}
-	// Fields after the ")" of the command name: state is field 3; utime 14, stime 15.
+	return (f.utime + f.stime) / 100 // USER_HZ
+}
+
+// treeCPUSeconds is the CPU time of a server and its processes: its own, its live
+// children's and what its exited children used (PostgreSQL's postmaster and backends).
+func treeCPUSeconds(root int) float64 {
+	f := procStat(root)
+	if f == nil {
+		return 0
+	}
+	ticks := f.utime + f.stime + f.cutime + f.cstime
+	entries, _ := os.ReadDir("/proc")
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil || pid == root {
+			continue
+		}
+		if c := procStat(pid); c != nil && c.ppid == root {
+			ticks += c.utime + c.stime
+		}
+	}
+	return ticks / 100
+}
+
+type stat struct {
+	ppid                         int
+	utime, stime, cutime, cstime float64 // clock ticks
+}
+
+func procStat(pid int) *stat {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return nil
+	}
+	// Fields after the ")" of the command name, from field 3 (state): ppid is field 4,
+	// utime 14, stime 15, cutime 16, cstime 17.
 	f := strings.Fields(string(b[bytes.LastIndexByte(b, ')')+1:]))
-	ut, _ := strconv.ParseFloat(f[11], 64)
-	st, _ := strconv.ParseFloat(f[12], 64)
-	return (ut + st) / 100 // USER_HZ
+	if len(f) < 15 {
+		return nil
+	}
+	num := func(i int) float64 { v, _ := strconv.ParseFloat(f[i], 64); return v }
+	ppid, _ := strconv.Atoi(f[1])
+	return &stat{ppid: ppid, utime: num(11), stime: num(12), cutime: num(13), cstime: num(14)}
 }
 
 func rssKiB(pid int, field string) int64 {
