@@ -207,6 +207,24 @@ func TestFixturesReplayOverWebSocket(t *testing.T) {
 		!bytes.HasPrefix(ev.SensorUpdate, []byte(`{"type":"sensor_update","timestamp":"2026-11-27T07:55:53.695585+00:00","sample_id":"MG-261127-1895-033"`)) {
 		t.Errorf("event: %+v", ev)
 	}
+	// The values user alert rules read (volume_mm3, height_mm) are those of the row.
+	var volume float64
+	var height *float64
+	if err := h.db.QueryRow(context.Background(), `SELECT vl53l8ch_volume_mm3, vl53l8ch_avg_height_mm
+		FROM sensor_samples WHERE sample_id = 'MG-261127-1895-033'`).Scan(&volume, &height); err != nil {
+		t.Fatal(err)
+	}
+	if ev.VolumeMM3 == nil || *ev.VolumeMM3 != volume || volume != 1037036.0584178903 ||
+		ev.AvgHeightMM == nil || height == nil || *ev.AvgHeightMM != *height || *height != 12.609670805775984 {
+		t.Errorf("event volume/height %v/%v, row %v/%v", ev.VolumeMM3, ev.AvgHeightMM, volume, height)
+	}
+	var minimal sample.StoredEvent
+	if err := h.db.QueryRow(context.Background(), `SELECT payload FROM event_outbox WHERE event_id = 'LL-260125-0001-001'`).Scan(&data); err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(data, &minimal); err != nil || minimal.VolumeMM3 == nil || *minimal.VolumeMM3 != 1e6 || minimal.AvgHeightMM != nil {
+		t.Errorf("minimal event volume/height %v/%v (%v)", minimal.VolumeMM3, minimal.AvgHeightMM, err)
+	}
 }
 
 func (w *wsClient) sendRaw(b []byte) ([]byte, error) {

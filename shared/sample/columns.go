@@ -54,7 +54,7 @@ func (s *Sample) Row(raw []byte, encoding string) []any {
 		s.Timestamp, s.DeviceID, s.SampleID, lotIDColumn(s.LotID), optColumn(s.CodeLot, 20),
 		matrixJSON(s.ToF.DistanceMatrix), matrixJSON(s.ToF.ReflectanceMatrix), matrixJSON(s.ToF.AmplitudeMatrix),
 		s.ToF.VolumeMM3,
-		firstNumber(vl.AverageHeightMM, stats.AverageHeightMM),
+		vl.averageHeight(stats),
 		firstNumber(vl.MaxHeightMM, stats.MaxHeightMM),
 		firstNumber(vl.MinHeightMM, stats.MinHeightMM),
 		firstNumber(vl.BaseAreaMM, stats.BaseAreaMM2),
@@ -104,6 +104,12 @@ func lotIDColumn(id *int64) *int32 {
 	}
 	v := int32(*id) // lotID checked the int32 range
 	return &v
+}
+
+// averageHeight is vl53l8ch.average_height_mm, else vl53l8ch.stats.average_height_mm
+// (column vl53l8ch_avg_height_mm and the stored event's vl53l8ch_avg_height_mm).
+func (vl *wireToF) averageHeight(stats wireStats) *float64 {
+	return firstNumber(vl.AverageHeightMM, stats.AverageHeightMM)
 }
 
 // wireStats holds the members of vl53l8ch.stats the ingest reads.

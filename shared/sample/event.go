@@ -38,6 +38,12 @@ type StoredEvent struct {
 	FatQualityIndex      float64 `json:"as7341_fat_quality_index"`
 	OxidationIndex       float64 `json:"as7341_oxidation_index"`
 
+	// The vl53l8ch volume and average height (the sensor_samples columns of the same
+	// names), read by user alert rules (volume_mm3, height_mm). Null when the frame has
+	// no average height, and absent from events of producers that predate them.
+	VolumeMM3   *float64 `json:"vl53l8ch_volume_mm3"`
+	AvgHeightMM *float64 `json:"vl53l8ch_avg_height_mm"`
+
 	// SensorUpdate is the exact /ws/realtime/ "sensor_update" message (contract §4.5),
 	// built once by ingest so realtime only forwards it.
 	SensorUpdate json.RawMessage `json:"sensor_update"`

@@ -252,6 +252,7 @@ func (s *Sample) UpdateJSON() ([]byte, error) {
 
 // Event returns the data of the sqal.sample.stored event; update is UpdateJSON's result.
 func (s *Sample) Event(update []byte) StoredEvent {
+	volume := s.ToF.VolumeMM3
 	return StoredEvent{
 		SampleID:             s.SampleID,
 		DeviceID:             s.DeviceID,
@@ -267,6 +268,8 @@ func (s *Sample) Event(update []byte) StoredEvent {
 		FreshnessIndex:       s.Spectral.FreshnessIndex,
 		FatQualityIndex:      s.Spectral.FatQualityIndex,
 		OxidationIndex:       s.Spectral.OxidationIndex,
+		VolumeMM3:            &volume,
+		AvgHeightMM:          s.vl.averageHeight(parseStats(s.vl.Stats)),
 		SensorUpdate:         update,
 	}
 }

@@ -3,6 +3,7 @@ package sample
 import (
 	"bytes"
 	"encoding/json"
+	"slices"
 	"strings"
 	"testing"
 
@@ -92,5 +93,53 @@ func TestSensorUpdateShape(t *testing.T) {
 	raw := doc["vl53l8ch"].(map[string]any)["raw"].(map[string]any)
 	if raw["meta"] != nil || len(raw["status_matrix"].([]any)) != 0 {
 		t.Errorf("raw defaults: %v", raw)
+	}
+}
+
+// The stored event carries the vl53l8ch volume and average height (what the columns
+// vl53l8ch_volume_mm3 and vl53l8ch_avg_height_mm store), null when the frame has no
+// average height.
+func TestEventVolumeAndHeight(t *testing.T) {
+	f := func(x float64) *float64 { return &x }
+	minimal := fixtures.Load(t, fixtures.Minimal)
+	cases := []struct {
+		name           string
+		frame          []byte
+		volume, height *float64
+	}{
+		{"sample-1", fixtures.Load(t, fixtures.Sample1), f(1037036.0584178903), f(12.609670805775984)},
+		{"sample-2", fixtures.Load(t, fixtures.Sample2), f(986741.8363709559), f(12.050846116365605)},
+		{"minimal: no height", minimal, f(1000000), nil},
+		{"height from stats", mutate(t, minimal, "vl53l8ch.stats.average_height_mm", 21.5, false), f(1000000), f(21.5)},
+		{"direct height first", mutate(t, mutate(t, minimal, "vl53l8ch.stats.average_height_mm", 21.5, false),
+			"vl53l8ch.average_height_mm", 30, false), f(1000000), f(30)},
+	}
+	eq := func(a, b *float64) bool { return a == nil && b == nil || a != nil && b != nil && *a == *b }
+	for _, tc := range cases {
+		s := mustSample(t, tc.frame)
+		upd, err := s.UpdateJSON()
+		if err != nil {
+			t.Fatal(err)
+		}
+		data, err := s.EventJSON(upd)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var ev StoredEvent
+		if err := json.Unmarshal(data, &ev); err != nil {
+			t.Fatal(err)
+		}
+		if !eq(ev.VolumeMM3, tc.volume) || !eq(ev.AvgHeightMM, tc.height) {
+			t.Errorf("%s: volume %v height %v, want %v %v", tc.name, ev.VolumeMM3, ev.AvgHeightMM, tc.volume, tc.height)
+		}
+		// The same values as the row's columns.
+		row := s.Row(nil, EncodingZstd)
+		col := func(name string) any { return row[slices.Index(Columns, name)] }
+		if v := col("vl53l8ch_volume_mm3").(float64); !eq(&v, ev.VolumeMM3) || !eq(col("vl53l8ch_avg_height_mm").(*float64), ev.AvgHeightMM) {
+			t.Errorf("%s: event differs from the row: %v %v", tc.name, col("vl53l8ch_volume_mm3"), col("vl53l8ch_avg_height_mm"))
+		}
+		if tc.height == nil && !bytes.Contains(data, []byte(`"vl53l8ch_avg_height_mm":null,`)) {
+			t.Errorf("%s: height not null in %.400s", tc.name, data)
+		}
 	}
 }
