@@ -1,5 +1,6 @@
 // Package alerts is the alerts step: it consumes sqal.sample.stored, applies the legacy
-// quality rules (shared/alert), stores one sqal_alerts row per (sample, alert type), and
+// quality rules (shared/alert), then the enabled user rules of the sample's organisation
+// (table alert_rules, rules.go), stores one sqal_alerts row per (sample, alert type), and
 // emits sqal.alert.raised for every new alert through the outbox, all in one transaction.
 //
 // Delivery is at least once, so the step is idempotent twice over: events.Idempotent
@@ -8,8 +9,9 @@
 // events.
 //
 // Organisations: events.Idempotent runs Handle in the organisation of the event's
-// organizationid extension (the default organisation without one), so the alert rows
-// take it from the column default of the scoped transaction and AddToOutbox names it on
+// organizationid extension (the default organisation without one), so row-level
+// security shows the transaction that organisation's alert rules only, the alert rows
+// take it from the column default of the scoped transaction, and AddToOutbox names it on
 // every sqal.alert.raised event.
 package alerts
 
@@ -18,6 +20,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 
 	cloudevents "github.com/cloudevents/sdk-go/v2"
 	"github.com/jackc/pgx/v5"
@@ -77,11 +80,18 @@ func decode(e cloudevents.Event) (sample.StoredEvent, error) {
 	return s, nil
 }
 
-// Raise evaluates the rules on s and stores the alerts it raises inside tx, adding one
-// sqal.alert.raised event per alert that did not exist yet. It returns the new alerts.
+// Raise evaluates the legacy rules, then the enabled user rules visible in tx, on s and
+// stores the alerts they raise inside tx, adding one sqal.alert.raised event per alert
+// that did not exist yet. It returns the new alerts.
 func Raise(ctx context.Context, tx pgx.Tx, s sample.StoredEvent) ([]*sqalread.AlertDB, error) {
+	alerts := alert.Evaluate(ruleInput(s))
+	user, err := userRuleAlerts(ctx, tx, s)
+	if err != nil {
+		return nil, err
+	}
+	alerts = append(alerts, user...)
 	var out []*sqalread.AlertDB
-	for _, a := range alert.Evaluate(ruleInput(s)) {
+	for _, a := range alerts {
 		rec, err := insert(ctx, tx, s, a)
 		if err != nil {
 			return nil, err
@@ -114,15 +124,15 @@ func ruleInput(s sample.StoredEvent) alert.Sample {
 	}
 }
 
-// insertAlert writes the row the way contract §3 describes it (title = alert_type,
-// data_context JSON-encoded into defect_details). ON CONFLICT makes a redelivery a no-op;
-// RETURNING then yields no row, which is how a new alert is told from an old one. The
-// returned columns are the read API's, so the event carries the exact AlertDB object
-// GET /api/sqal/alerts will show.
+// insertAlert writes the row the way contract §3 describes it (title = alert_type, or the
+// alert's own title: a user rule's name; data_context JSON-encoded into defect_details).
+// ON CONFLICT makes a redelivery a no-op; RETURNING then yields no row, which is how a
+// new alert is told from an old one. The returned columns are the read API's, so the
+// event carries the exact AlertDB object GET /api/sqal/alerts will show.
 const insertAlert = `
 INSERT INTO sqal_alerts (time, sample_id, device_id, lot_id, alert_type, severity, title,
                          message, defect_details, threshold_value, actual_value, acknowledged)
-VALUES (now(), $1, $2, $3, $4, $5, $4, $6, $7, $8, $9, false)
+VALUES (now(), $1, $2, $3, $4, $5, $10, $6, $7, $8, $9, false)
 ON CONFLICT (sample_id, alert_type) DO NOTHING
 RETURNING ` + sqalread.AlertColumns
 
@@ -131,8 +141,12 @@ func insert(ctx context.Context, tx pgx.Tx, s sample.StoredEvent, a alert.Alert)
 	if err != nil {
 		return nil, fmt.Errorf("alerts: encode context of %s/%s: %w", s.SampleID, a.Type, err)
 	}
+	title := a.Title
+	if title == "" {
+		title = a.Type
+	}
 	rec, err := sqalread.ScanAlert(tx.QueryRow(ctx, insertAlert, s.SampleID, s.DeviceID, s.LotID,
-		a.Type, a.Severity, a.Message, string(details), a.Threshold, a.Actual))
+		a.Type, a.Severity, a.Message, string(details), numericColumn(a.Threshold), numericColumn(a.Actual), title))
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, nil
 	}
@@ -140,6 +154,15 @@ func insert(ctx context.Context, tx pgx.Tx, s sample.StoredEvent, a alert.Alert)
 		return nil, fmt.Errorf("alerts: store %s alert of sample %s: %w", a.Type, s.SampleID, err)
 	}
 	return rec, nil
+}
+
+// numericColumn is x for threshold_value and actual_value, numeric(10, 4), or nil when
+// x does not fit (a volume in mm³ often does not); data_context keeps the exact value.
+func numericColumn(x *float64) *float64 {
+	if x == nil || !(math.Abs(*x) < 999999.999) {
+		return nil
+	}
+	return x
 }
 
 func raisedEvent(rec *sqalread.AlertDB, site *string) (cloudevents.Event, error) {

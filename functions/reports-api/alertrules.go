@@ -6,11 +6,13 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 
+	"github.com/sqalfn/sqal/shared/alert"
 	"github.com/sqalfn/sqal/shared/audit"
 	"github.com/sqalfn/sqal/shared/httpapi"
 )
@@ -79,14 +81,23 @@ func parseRuleFields(b []byte, create bool) (ruleFields, error) {
 		rf.Name = nil
 	}
 	if rf.Condition != nil && *rf.Condition != "" {
-		if _, err := parseCondition(*rf.Condition); err != nil {
-			f.add(httpapi.ErrorItem{Type: "value_error", Loc: []any{"body", "condition"},
-				Msg: "Value error, invalid condition: " + err.Error(), Input: *rf.Condition, Ctx: map[string]any{"error": err.Error()}})
-		}
+		checkCondition(f, *rf.Condition)
 	} else if rf.Condition != nil {
 		rf.Condition = nil
 	}
 	return rf, f.err()
+}
+
+// checkCondition reports a condition the alerts step could not evaluate (grammar in
+// shared/alert: comparisons "variable op literal" joined by and / or) as a 422 item on body.condition,
+// e.g. msg "Value error, invalid condition: unknown variable "qualty_score" (quality_score,
+// grade, volume_mm3, height_mm) at column 1". The condition is stored as sent (trimmed).
+func checkCondition(f *fields, cond string) {
+	if _, err := alert.ParseCondition(cond); err != nil {
+		reason := strings.TrimPrefix(err.Error(), "condition: ")
+		f.add(httpapi.ErrorItem{Type: "value_error", Loc: []any{"body", "condition"},
+			Msg: "Value error, invalid condition: " + reason, Input: cond, Ctx: map[string]any{"error": reason}})
+	}
 }
 
 // listRules answers the bare array the dashboard reads, oldest first (the order in

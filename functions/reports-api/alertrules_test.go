@@ -2,7 +2,9 @@ package reportsapi
 
 import (
 	"context"
+	"encoding/json"
 	"net/http"
+	"reflect"
 	"testing"
 
 	"github.com/sqalfn/sqal/shared/tenant"
@@ -49,9 +51,10 @@ func TestAlertRulesCRUD(t *testing.T) {
 	if r := tog["rule"].(map[string]any); tog["status"] != "updated" || r["enabled"] != false || r["name"] != "Qualité faible" || r["updated_at"] == nil {
 		t.Errorf("toggle %v", tog)
 	}
-	edit := e.must(t, "PUT", "/api/alerts/rules/"+id+"/", `{"name":"Très faible","condition":"quality_score < 0.5 and volume_mm3 > 100",
+	edit := e.must(t, "PUT", "/api/alerts/rules/"+id+"/", `{"name":"Très faible","condition":"  quality_score<=0.50 and volume_mm3 > 100 ",
 		"severity":"critical","enabled":true,"notify_channels":["websocket","email"]}`, 200).object(t)
-	if r := edit["rule"].(map[string]any); r["condition"] != "quality_score < 0.5 and volume_mm3 > 100" || len(r["notify_channels"].([]any)) != 2 {
+	// The condition is stored as sent, trimmed (not in its canonical form).
+	if r := edit["rule"].(map[string]any); r["condition"] != "quality_score<=0.50 and volume_mm3 > 100" || len(r["notify_channels"].([]any)) != 2 {
 		t.Errorf("edit %v", edit)
 	}
 	if got := e.must(t, "GET", "/api/alerts/rules/"+id, "", 200).object(t); got["severity"] != "critical" {
@@ -68,6 +71,9 @@ func TestAlertRulesCRUD(t *testing.T) {
 	want422(t, e.do(t, "POST", "/api/alerts/rules", `{"name":"x"}`), "missing", "body", "condition")
 	want422(t, e.do(t, "POST", "/api/alerts/rules", `{"name":"x","condition":"grade == 'A'","severity":"high"}`), "enum", "body", "severity")
 	want422(t, e.do(t, "PUT", "/api/alerts/rules/"+id, `{"condition":"height_mm <"}`), "value_error", "body", "condition")
+	// Comparisons join with and / or only, and each is whole.
+	want422(t, e.do(t, "POST", "/api/alerts/rules", `{"name":"x","condition":"quality_score < 0.5 xor volume_mm3 > 100"}`), "value_error", "body", "condition")
+	want422(t, e.do(t, "PUT", "/api/alerts/rules/"+id, `{"condition":"grade == 'C' or"}`), "value_error", "body", "condition")
 	want422(t, e.do(t, "PUT", "/api/alerts/rules/"+id, `{"notify_channels":"websocket"}`), "list_type", "body", "notify_channels")
 
 	del := e.must(t, "DELETE", "/api/alerts/rules/"+id, "", 200).object(t)
@@ -90,51 +96,40 @@ func TestAlertRulesCRUD(t *testing.T) {
 	}
 }
 
-func TestCondition(t *testing.T) {
-	nums := map[string]float64{"quality_score": 0.6, "volume_mm3": 120, "height_mm": 25}
-	tests := []struct {
-		cond  string
-		grade string
-		want  bool
-		err   bool
-	}{
-		// The dashboard's templates.
-		{`quality_score < 0.7`, "B", true, false},
-		{`quality_score < 0.5`, "B", false, false},
-		{`grade == "REJECT"`, "REJECT", true, false},
-		{`grade == "C"`, "B", false, false},
-		{`volume_mm3 > 150`, "A", false, false},
-		{`volume_mm3 < 100`, "A", false, false},
-		{`height_mm < 20`, "A", false, false},
-		{`height_mm > 30`, "A", false, false},
-		// Combinations: "and" binds tighter than "or".
-		{`quality_score < 0.5 or grade == 'B' and height_mm >= 25`, "B", true, false},
-		{`quality_score < 0.5 || grade != 'B' && height_mm >= 25`, "B", false, false},
-		{`quality_score<=0.6&&volume_mm3==120`, "A", true, false},
-		{`quality_score != 0.6`, "A", false, false},
-		// Refused.
-		{``, "", false, true},
-		{`quality_score`, "", false, true},
-		{`quality_score < 'x'`, "", false, true},
-		{`grade < "A"`, "", false, true},
-		{`grade == A`, "", false, true},
-		{`weight > 3`, "", false, true},
-		{`quality_score =< 3`, "", false, true},
-		{`quality_score < 0.5 xor grade == 'A'`, "", false, true},
-		{`grade == "A`, "", false, true},
-		{`__import__('os').system('x')`, "", false, true},
-		{`quality_score < 1e999`, "", false, true}, // out of range
-		{`quality_score < NaN`, "", false, true},
-		{`height_mm > inf`, "", false, true},
+// TestAlertRuleBadCondition: a condition the alerts step could not evaluate is the 422
+// of every other field error, naming body.condition and saying what is wrong and where;
+// nothing is stored.
+func TestAlertRuleBadCondition(t *testing.T) {
+	e := newEnv(t, testConfig)
+	cases := []struct{ body, reason string }{
+		{`{"name":"x","condition":"qualty_score < 0.7"}`,
+			`unknown variable "qualty_score" (quality_score, grade, volume_mm3, height_mm) at column 1`},
+		{`{"name":"x","condition":"grade < 'C'"}`, `grade supports only == and !=, not < at column 7`},
+		{`{"name":"x","condition":"grade == 'D'"}`, `unknown grade "D" (A+, A, B, C, REJECT) at column 10`},
+		{`{"name":"x","condition":"volume_mm3 > '150'"}`, `volume_mm3 compares with a number, not the string "150" at column 14`},
+		{`{"name":"x","condition":"__import__('os')"}`, `unknown variable "__import__" (quality_score, grade, volume_mm3, height_mm) at column 1`},
 	}
-	for _, tt := range tests {
-		c, err := parseCondition(tt.cond)
-		if (err != nil) != tt.err {
-			t.Errorf("parseCondition(%q) error = %v, want error %v", tt.cond, err, tt.err)
-			continue
+	for _, tc := range cases {
+		res := e.do(t, "POST", "/api/alerts/rules", tc.body)
+		if res.Code != http.StatusUnprocessableEntity {
+			t.Fatalf("%s: status %d, want 422 (%s)", tc.body, res.Code, res.Body)
 		}
-		if err == nil && c.eval(nums, tt.grade) != tt.want {
-			t.Errorf("%q with grade %s = %v, want %v", tt.cond, tt.grade, !tt.want, tt.want)
+		var got struct {
+			Detail []map[string]any `json:"detail"`
 		}
+		if err := json.Unmarshal(res.Body, &got); err != nil || len(got.Detail) != 1 {
+			t.Fatalf("%s: body %s (%v)", tc.body, res.Body, err)
+		}
+		var sent map[string]string
+		_ = json.Unmarshal([]byte(tc.body), &sent)
+		want := map[string]any{"type": "value_error", "loc": []any{"body", "condition"},
+			"msg": "Value error, invalid condition: " + tc.reason, "input": sent["condition"],
+			"ctx": map[string]any{"error": tc.reason}}
+		if !reflect.DeepEqual(got.Detail[0], want) {
+			t.Errorf("%s:\n got %v\nwant %v", tc.body, got.Detail[0], want)
+		}
+	}
+	if got := string(e.must(t, "GET", "/api/alerts/rules", "", 200).Body); got != `[]` {
+		t.Errorf("rules stored despite bad conditions: %s", got)
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"unicode/utf8"
 
+	"github.com/sqalfn/sqal/shared/alert"
 	"github.com/sqalfn/sqal/shared/httpapi"
 )
 
@@ -61,7 +62,7 @@ func FuzzJSONBodies(f *testing.F) {
 					t.Fatalf("rule created without name or condition: %+v", rf)
 				}
 				if rf.Condition != nil {
-					if _, err := parseCondition(*rf.Condition); err != nil {
+					if _, err := alert.ParseCondition(*rf.Condition); err != nil {
 						t.Fatalf("rule accepted with condition %q: %v", *rf.Condition, err)
 					}
 				}
@@ -102,27 +103,6 @@ func FuzzJSONBodies(f *testing.F) {
 				t.Fatalf("ota accepted as %+v", o)
 			}
 		}
-	})
-}
-
-func FuzzCondition(f *testing.F) {
-	for _, s := range []string{`quality_score < 0.7`, `grade == "REJECT"`, `volume_mm3 > 150 and height_mm < 30 or grade != 'A+'`,
-		`a`, `"`, `<=`, `quality_score < -1.5e3`, `grade==''`} {
-		f.Add(s)
-	}
-	f.Fuzz(func(t *testing.T, s string) {
-		c, err := parseCondition(s)
-		if err != nil {
-			return
-		}
-		n := 0
-		for _, conj := range c {
-			n += len(conj)
-		}
-		if n == 0 || n > maxComparisons {
-			t.Fatalf("%q parsed into %d comparisons", s, n)
-		}
-		_ = c.eval(map[string]float64{"quality_score": 0.5, "volume_mm3": 100, "height_mm": 20}, "A")
 	})
 }
 

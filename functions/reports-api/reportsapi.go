@@ -8,7 +8,9 @@
 //   - /api/firmware/*        firmware versions (multipart upload hashed with SHA-256, bytes
 //     kept) and OTA campaigns (create, list, detail, cancel);
 //   - /api/alerts/rules      alert rules persisted in PostgreSQL (the former target kept
-//     them in memory), with a condition grammar checked on write.
+//     them in memory), whose condition is checked on write with the grammar the alerts
+//     step evaluates (shared/alert.ParseCondition: comparisons joined by and / or, e.g.
+//     quality_score < 0.7; anything else is a 422 on body.condition).
 //
 // Requests are read in snake_case (what the dashboard sends) and camelCase (what the
 // former target read); responses are camelCase except the alert rules, whose only

@@ -1,7 +1,9 @@
 // Package alert holds the quality alert rules of the SQAL line (contract §3): which alerts a
-// newly stored sample raises, with the exact legacy messages, context and thresholds.
+// newly stored sample raises, with the exact legacy messages, context and thresholds; and
+// the condition language of the user alert rules (condition.go), which reports-api checks
+// on write and the alerts step evaluates.
 //
-// The package is pure (no I/O) so the alerts step, the read API and tests share one copy of
+// The package is pure (no I/O) so the alerts step, the APIs and tests share one copy of
 // the rules.
 package alert
 
@@ -64,9 +66,11 @@ type Sample struct {
 
 // Alert is one alert raised by a rule. Context is stored as sqal_alerts.defect_details and
 // returned by the API as data_context; Threshold and Actual are nil for rules without them.
+// Title is sqal_alerts.title; empty (the legacy rules) means the alert type.
 type Alert struct {
 	Type      string
 	Severity  string
+	Title     string
 	Message   string
 	Context   map[string]any
 	Threshold *float64
