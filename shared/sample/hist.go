@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"math"
+	"math/bits"
 	"slices"
 	"sync"
 
@@ -311,9 +312,12 @@ func quantiseStrict(b []byte, i, exp int) (q int64, next int, ok bool) {
 // time, as validator.digits).
 func skipDigits(b []byte, i int) int {
 	for i+8 <= len(b) {
+		// A byte below '0' borrows in the first term, one above '9' carries into its
+		// high bit in the second (or, from 0xBA, the first has it). Bytes below the
+		// first non-digit neither borrow nor carry, so the lowest flagged byte is it.
 		x := binary.LittleEndian.Uint64(b[i:])
-		if ((x-0x3030303030303030)|(x+0x4646464646464646))&0x8080808080808080 != 0 {
-			break
+		if m := ((x - 0x3030303030303030) | (x + 0x4646464646464646)) & 0x8080808080808080; m != 0 {
+			return i + bits.TrailingZeros64(m)/8
 		}
 		i += 8
 	}
