@@ -143,6 +143,7 @@ func New(ctx context.Context, d Deps) (*Service, error) {
 	s := &Service{ctx: ctx, cfg: d.Config, log: log, metrics: m}
 	s.store = NewStore(ctx, d.DB, log, d.Config.StoreWorkers, d.Config.MaxGroup, d.Config.StoreTimeout)
 	s.store.onStored = m.stored
+	s.store.onCommit = m.committed
 	if d.Redis != nil {
 		bump := newGenerationBumper(ctx, d.Redis, d.Config.CacheBumpInterval, log)
 		s.store.onStored = func(n int) {

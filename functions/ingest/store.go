@@ -40,6 +40,8 @@ type Store struct {
 	wg       sync.WaitGroup
 	inserts  []string // inserts[n]: the INSERT of n samples
 	onStored func(n int)
+	// onCommit observes every transaction: its samples, duration and error.
+	onCommit func(n int, d time.Duration, err error)
 }
 
 // Pending is a sample prepared for storage (all CPU work done by the caller's goroutine).
@@ -55,6 +57,17 @@ type Pending struct {
 type Result struct {
 	Status string
 	Err    error
+}
+
+// replyStatus is the status label of the reply metric: saved, duplicate or error.
+func (r Result) replyStatus() string {
+	switch {
+	case r.Err != nil:
+		return replyError
+	case r.Status == StatusDuplicate:
+		return replyDuplicate
+	}
+	return replySaved
 }
 
 type storeReq struct {
@@ -241,7 +254,10 @@ type deviceRow struct {
 	org                         string
 }
 
-func (st *Store) commit(ctx context.Context, group []*storeReq) ([]string, error) {
+func (st *Store) commit(ctx context.Context, group []*storeReq) (statuses []string, err error) {
+	if st.onCommit != nil {
+		defer func(start time.Time) { st.onCommit(len(group), time.Since(start), err) }(time.Now())
+	}
 	// A transaction already started completes even during shutdown (bounded by the
 	// timeout), so its sample can still be acknowledged. Cross-organisation scope: see
 	// Store.
@@ -310,7 +326,7 @@ func (st *Store) commit(ctx context.Context, group []*storeReq) ([]string, error
 	// RETURNING lists the rows written: the first of a sample_id in the group is saved,
 	// anything else (already stored, or repeated in the group) is a duplicate — first
 	// write wins, no event (§1.7 step 3a).
-	statuses := make([]string, len(group))
+	statuses = make([]string, len(group))
 	for i, r := range group {
 		id := r.p.Sample.SampleID
 		if inserted[id] {

@@ -41,6 +41,14 @@ type reply struct {
 	reason string
 	buf    *bytes.Buffer // the frame's pooled buffer, released after the reply
 	raw    []byte        // the raw_message buffer, released after the reply
+	read   time.Time     // when the frame had been read (reply latency metric)
+}
+
+// inFrame is a frame read by the reader: its pooled buffer (nil for a binary frame) and
+// when its last byte arrived.
+type inFrame struct {
+	buf  *bytes.Buffer
+	read time.Time
 }
 
 var framePool = sync.Pool{New: func() any { return bytes.NewBuffer(make([]byte, 0, 192<<10)) }}
@@ -94,18 +102,18 @@ func (s *Service) serveWS(w http.ResponseWriter, r *http.Request) {
 	if err := s.write(ctx, c, encode(connectionEstablished{Type: "connection_established", Timestamp: now(), Message: connectedMessage})); err != nil {
 		return
 	}
-	frames := make(chan *bytes.Buffer, s.cfg.FrameQueue)
+	frames := make(chan inFrame, s.cfg.FrameQueue)
 	replies := make(chan reply, s.cfg.ReplyQueue)
 	writerDone := make(chan struct{})
 	go func() { // processor
 		defer close(replies)
-		for buf := range frames {
+		for in := range frames {
 			var data []byte
-			if buf != nil {
-				data = buf.Bytes()
+			if in.buf != nil {
+				data = in.buf.Bytes()
 			}
 			rp := s.handleFrame(ctx, device, data)
-			rp.buf = buf
+			rp.buf, rp.read = in.buf, in.read
 			select {
 			case replies <- rp:
 			case <-ctx.Done():
@@ -126,8 +134,8 @@ func (s *Service) serveWS(w http.ResponseWriter, r *http.Request) {
 				return
 			}
 			msg := rp.msg
+			var res Result
 			if rp.wait != nil {
-				var res Result
 				select {
 				case res = <-rp.wait:
 				case <-ctx.Done():
@@ -136,6 +144,9 @@ func (s *Service) serveWS(w http.ResponseWriter, r *http.Request) {
 				msg = s.storeReply(rp.s, rp.frame, res)
 			}
 			err := s.write(ctx, c, msg)
+			if rp.wait != nil && err == nil {
+				s.metrics.replied(res.replyStatus(), rp.read)
+			}
 			putFrameBuf(rp.buf) // the store and the reply are done with the frame
 			putRawBuf(rp.raw)
 			if err != nil {
@@ -164,7 +175,7 @@ func (s *Service) serveWS(w http.ResponseWriter, r *http.Request) {
 		// A binary frame (buf == nil) is not JSON text: legacy closed with 1011 like any
 		// unparsable frame.
 		select {
-		case frames <- buf:
+		case frames <- inFrame{buf: buf, read: time.Now()}:
 		case <-ctx.Done():
 		}
 		if ctx.Err() != nil {
