@@ -15,10 +15,7 @@ import (
 
 // User alert rules (table alert_rules, written through reports-api /api/alerts/rules):
 // every enabled rule whose condition holds for the sample raises one alert of type
-// RuleTypePrefix + rule id (41 characters, alert_type is varchar(50)).
-
-// RuleTypePrefix starts the alert type of a user rule: "rule:<rule uuid>".
-const RuleTypePrefix = "rule:"
+// alert.RuleTypePrefix + rule id (41 characters, alert_type is varchar(50)).
 
 // selectRules lists the enabled rules in creation order. The transaction is scoped to
 // the event's organisation, so row-level security shows that organisation's rules only.
@@ -74,7 +71,7 @@ func ruleValues(s sample.StoredEvent) alert.RuleInput {
 // the values: (valeurs : quality_score 0.3574, volume_mm3 150).
 func ruleAlert(r userRule, c alert.Condition, in alert.RuleInput) alert.Alert {
 	a := alert.Alert{
-		Type:     RuleTypePrefix + r.ID,
+		Type:     alert.RuleTypePrefix + r.ID,
 		Severity: r.Severity,
 		Title:    r.Name,
 		Context:  map[string]any{"rule_id": r.ID, "rule_name": r.Name, "condition": c.String()},

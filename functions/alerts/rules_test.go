@@ -48,7 +48,7 @@ func ruleRows(t *testing.T, db *pgxpool.Pool) []row {
 	t.Helper()
 	var out []row
 	for _, r := range alertRows(t, db) {
-		if strings.HasPrefix(r.Type, RuleTypePrefix) {
+		if strings.HasPrefix(r.Type, alert.RuleTypePrefix) {
 			out = append(out, r)
 		}
 	}

@@ -24,6 +24,10 @@ import (
 //
 // e.g. quality_score < 0.7, grade == "REJECT", volume_mm3 > 150 and height_mm < 20.
 
+// RuleTypePrefix starts the alert type of a user rule's alerts: "rule:<rule uuid>"; their
+// data_context carries rule_id and rule_name.
+const RuleTypePrefix = "rule:"
+
 // Variables of a condition.
 const (
 	VarQualityScore = "quality_score" // fusion final score

@@ -7,9 +7,11 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/sqalfn/sqal/shared/alert"
 	"github.com/sqalfn/sqal/shared/httpapi"
 )
 
@@ -98,12 +100,23 @@ type AlertPayload struct {
 }
 
 // Payload builds the alert message's payload from the alert (title = alert_type,
-// source = device_id, as the contract states).
+// source = device_id, as the contract states). The alert of a user rule (alert type
+// rule:<uuid>) is titled with the rule's name from its data_context instead: the
+// dashboard shows the title, and a uuid tells an operator nothing.
 func (a *AlertDB) Payload() AlertPayload {
+	title := a.AlertType
+	if strings.HasPrefix(title, alert.RuleTypePrefix) {
+		var rule struct {
+			Name string `json:"rule_name"`
+		}
+		if json.Unmarshal(a.DataContext, &rule) == nil && rule.Name != "" {
+			title = rule.Name
+		}
+	}
 	return AlertPayload{
 		ID:           strconv.FormatInt(a.AlertID, 10),
 		Severity:     a.Severity,
-		Title:        a.AlertType,
+		Title:        title,
 		Message:      a.Message,
 		Source:       a.DeviceID,
 		Timestamp:    a.Time,
