@@ -226,22 +226,8 @@ func TestTenantIsolationUserRules(t *testing.T) {
 		t.Fatalf("event of B: %v", err)
 	}
 
-	rows, err := owner.Query(ctx, `SELECT sample_id || ' ' || alert_type, organization_id::text FROM sqal_alerts
+	got := keyToOrg(t, owner, `SELECT sample_id || ' ' || alert_type, organization_id::text FROM sqal_alerts
 		WHERE alert_type LIKE 'rule:%'`)
-	if err != nil {
-		t.Fatal(err)
-	}
-	got := map[string]string{}
-	for rows.Next() {
-		var k, org string
-		if err := rows.Scan(&k, &org); err != nil {
-			t.Fatal(err)
-		}
-		got[k] = org
-	}
-	if err := rows.Err(); err != nil {
-		t.Fatal(err)
-	}
 	want := map[string]string{"MG-261127-6331-083 rule:" + ruleA: orgA, "B-1 rule:" + ruleB: orgB}
 	if !maps.Equal(got, want) {
 		t.Errorf("rule alerts = %v, want %v", got, want)
