@@ -7,25 +7,73 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"net"
 	"os"
 	"os/exec"
 	"os/user"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 )
 
-// freePort asks the kernel for a free loopback TCP port. Another process may take it
-// before the server binds it; the Start functions retry when the server fails to bind.
-func freePort() (int, error) {
+// freePort is FreePort; the Start functions also retry when their server fails to bind.
+func freePort() (int, error) { return FreePort() }
+
+// FreePort returns a loopback TCP port that is free now, for a server started later.
+//
+// It is taken below the kernel's ephemeral range (net.ipv4.ip_local_port_range, 32768
+// and up by default) when it can: listen(":0") hands out a port of that range, the range
+// every outgoing connection takes its local port from, so until the server binds it any
+// client connection of any process may take it ("bind: address already in use", seen
+// when a test started a dozen servers, each opening database connections). Below the
+// range only a server binding that very port can. A port is never handed out twice by
+// one process.
+func FreePort() (int, error) {
+	low := ephemeralLow()
+	const floor = 10000
+	portsMu.Lock()
+	defer portsMu.Unlock()
+	for range 100 {
+		if low <= floor+100 {
+			break
+		}
+		p := floor + rand.IntN(low-floor)
+		if handedOut[p] {
+			continue
+		}
+		if l, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(p)); err == nil {
+			l.Close()
+			handedOut[p] = true
+			return p, nil
+		}
+	}
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return 0, fmt.Errorf("find a free port: %w", err)
 	}
 	defer l.Close()
 	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+var (
+	portsMu   sync.Mutex
+	handedOut = map[int]bool{}
+)
+
+// ephemeralLow is the first port of the kernel's ephemeral range (Linux; 32768 when it
+// cannot be read).
+func ephemeralLow() int {
+	if b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range"); err == nil {
+		if f := strings.Fields(string(b)); len(f) == 2 {
+			if n, err := strconv.Atoi(f[0]); err == nil {
+				return n
+			}
+		}
+	}
+	return 32768
 }
 
 // waitTCP waits until something accepts connections on 127.0.0.1:port, the process

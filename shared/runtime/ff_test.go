@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"strings"
 	"testing"
@@ -15,6 +14,7 @@ import (
 	cloudevents "github.com/cloudevents/sdk-go/v2"
 
 	"github.com/sqalfn/sqal/shared/events"
+	"github.com/sqalfn/sqal/shared/localstack"
 )
 
 // TestServedByFunctionsFramework proves Register makes valid functions-framework
@@ -34,12 +34,11 @@ func TestServedByFunctionsFramework(t *testing.T) {
 			return nil
 		}, nil
 	}})
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	p, err := localstack.FreePort()
 	if err != nil {
 		t.Fatal(err)
 	}
-	port := fmt.Sprint(l.Addr().(*net.TCPAddr).Port)
-	l.Close()
+	port := fmt.Sprint(p)
 	go func() { _ = funcframework.StartHostPort("127.0.0.1", port) }()
 	base := "http://127.0.0.1:" + port
 

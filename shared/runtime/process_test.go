@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -19,6 +18,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/sqalfn/sqal/shared/localstack"
 )
 
 var buildDir string
@@ -48,12 +49,11 @@ var buildTestFn = sync.OnceValues(func() (string, error) {
 
 func freePort(t *testing.T) string {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	p, err := localstack.FreePort() // outside the ephemeral range: see FreePort
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer l.Close()
-	return fmt.Sprint(l.Addr().(*net.TCPAddr).Port)
+	return fmt.Sprint(p)
 }
 
 // syncBuffer collects a process's output safely across goroutines.

@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -200,7 +199,7 @@ func run(ctx context.Context, o options) error {
 	}
 
 	// the ingest process
-	port, err := freePort()
+	port, err := localstack.FreePort()
 	if err != nil {
 		return err
 	}
@@ -336,15 +335,6 @@ func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 
 func logf(format string, args ...any) {
 	fmt.Fprintf(os.Stderr, "bench-ingest: "+format+"\n", args...)
-}
-
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
 }
 
 func numCPU() int {

@@ -265,7 +265,7 @@ func startOnce(ctx context.Context, bin, name string, kenv map[string]string, st
 		return r, err
 	}
 	defer relay.Close()
-	port, err := freePort()
+	port, err := localstack.FreePort()
 	if err != nil {
 		return r, err
 	}
@@ -465,15 +465,6 @@ func vmRSS(pid int) (int64, error) {
 		}
 	}
 	return 0, errors.New("no VmRSS in /proc status")
-}
-
-func freePort() (int, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port, nil
 }
 
 func median(ds []time.Duration) time.Duration {

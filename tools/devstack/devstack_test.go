@@ -3,24 +3,23 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"net"
 	"net/http"
 	"strconv"
 	"testing"
 	"time"
 
+	"github.com/sqalfn/sqal/shared/localstack"
 	"github.com/sqalfn/sqal/shared/testenv"
 )
 
 // TestServesEveryFunctionOnOneOrigin runs the local stack against test servers and
 // checks that each family answers on the one origin, then that it stops cleanly.
 func TestServesEveryFunctionOnOneOrigin(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	p, err := localstack.FreePort()
 	if err != nil {
 		t.Fatal(err)
 	}
-	port := strconv.Itoa(ln.Addr().(*net.TCPAddr).Port)
-	ln.Close()
+	port := strconv.Itoa(p)
 	t.Setenv("PORT", port)
 	t.Setenv("DATABASE_URL", testenv.DBURL(t))
 	t.Setenv("REDIS_URL", testenv.RedisURL(t))

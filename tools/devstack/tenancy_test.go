@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -16,6 +15,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/sqalfn/sqal/shared/auth"
+	"github.com/sqalfn/sqal/shared/localstack"
 	"github.com/sqalfn/sqal/shared/tenant"
 	"github.com/sqalfn/sqal/shared/testenv"
 )
@@ -118,12 +118,11 @@ func TestTenantIsolationEveryRoute(t *testing.T) {
 	ids := seedOrgB(t, owner)
 	before := fingerprint(t, owner)
 
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	p, err := localstack.FreePort()
 	if err != nil {
 		t.Fatal(err)
 	}
-	port := strconv.Itoa(ln.Addr().(*net.TCPAddr).Port)
-	ln.Close()
+	port := strconv.Itoa(p)
 	t.Setenv("PORT", port)
 	t.Setenv("DATABASE_URL", testenv.AppURL(t, dbURL))
 	t.Setenv("REDIS_URL", testenv.RedisURL(t))

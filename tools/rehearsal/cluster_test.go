@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -17,6 +16,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/sqalfn/sqal/shared/localstack"
 )
 
 // repoRoot walks up to go.work: the test runs from its package folder.
@@ -95,14 +96,15 @@ func buildBinaries(t testing.TB, root, binDir string, pkgs map[string]string) ma
 	return out
 }
 
+// freePort is a port for a process started later (localstack.FreePort: outside the
+// ephemeral range, so the processes' own database connections cannot take it first).
 func freePort(t testing.TB) int {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	p, err := localstack.FreePort()
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
+	return p
 }
 
 // process is one function (or the broker) run as its own OS process, as a pod would.
