@@ -89,9 +89,10 @@ func parseRuleFields(b []byte, create bool) (ruleFields, error) {
 }
 
 // checkCondition reports a condition the alerts step could not evaluate (grammar in
-// shared/alert: comparisons "variable op literal" joined by and / or) as a 422 item on body.condition,
-// e.g. msg "Value error, invalid condition: unknown variable "qualty_score" (quality_score,
-// grade, volume_mm3, height_mm) at column 1". The condition is stored as sent (trimmed).
+// shared/alert: comparisons "variable op literal" joined by and / or) as a 422 item on
+// body.condition, e.g. msg "Value error, invalid condition: unknown variable
+// "qualty_score" (quality_score, grade, volume_mm3, height_mm) at column 1". The
+// condition is stored as sent (trimmed).
 func checkCondition(f *fields, cond string) {
 	if _, err := alert.ParseCondition(cond); err != nil {
 		reason := strings.TrimPrefix(err.Error(), "condition: ")
