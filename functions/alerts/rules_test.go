@@ -226,7 +226,7 @@ func TestTenantIsolationUserRules(t *testing.T) {
 		t.Fatalf("event of B: %v", err)
 	}
 
-	got := keyToOrg(t, owner, `SELECT sample_id || ' ' || alert_type, organization_id::text FROM sqal_alerts
+	got := testenv.OrgsOf(t, owner, `SELECT sample_id || ' ' || alert_type, organization_id::text FROM sqal_alerts
 		WHERE alert_type LIKE 'rule:%'`)
 	want := map[string]string{"MG-261127-6331-083 rule:" + ruleA: orgA, "B-1 rule:" + ruleB: orgB}
 	if !maps.Equal(got, want) {

@@ -6,7 +6,6 @@ import (
 	"testing"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/sqalfn/sqal/shared/alert"
 	"github.com/sqalfn/sqal/shared/database"
@@ -50,7 +49,7 @@ func TestTenantIsolationAlerts(t *testing.T) {
 		t.Fatalf("event of the default organisation: %v", err)
 	}
 
-	byOrg := func(query string) map[string]string { return keyToOrg(t, owner, query) }
+	byOrg := func(query string) map[string]string { return testenv.OrgsOf(t, owner, query) }
 	b := func(typ string) string { return "MG-261127-6331-083:" + typ }
 	a := func(typ string) string { return "A-1:" + typ }
 	want := map[string]string{
@@ -83,26 +82,4 @@ func TestTenantIsolationAlerts(t *testing.T) {
 	if got := visible(tenant.Org(tenant.DefaultOrganization)); len(got) != 1 || got[0] != "A-1" {
 		t.Errorf("the default organisation sees alerts of %v", got)
 	}
-}
-
-// keyToOrg runs query, which selects a key and an organisation id per row, as the
-// owner (every organisation's rows).
-func keyToOrg(t *testing.T, owner *pgxpool.Pool, query string) map[string]string {
-	t.Helper()
-	rows, err := owner.Query(context.Background(), query)
-	if err != nil {
-		t.Fatal(err)
-	}
-	out := map[string]string{}
-	for rows.Next() {
-		var k, org string
-		if err := rows.Scan(&k, &org); err != nil {
-			t.Fatal(err)
-		}
-		out[k] = org
-	}
-	if err := rows.Err(); err != nil {
-		t.Fatal(err)
-	}
-	return out
 }

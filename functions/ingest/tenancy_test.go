@@ -45,27 +45,6 @@ func ofDevice(t *testing.T, device, id string) []byte {
 	return bytes.Replace(withID(fixtures.Load(t, fixtures.Minimal), id), []byte(`"ESP32_LL_01"`), []byte(`"`+device+`"`), 1)
 }
 
-// orgsOf maps each key of query (first column) to its organisation (second), as the owner sees them.
-func orgsOf(t *testing.T, owner *pgxpool.Pool, query string) map[string]string {
-	t.Helper()
-	rows, err := owner.Query(context.Background(), query)
-	if err != nil {
-		t.Fatal(err)
-	}
-	out := map[string]string{}
-	for rows.Next() {
-		var k, org string
-		if err := rows.Scan(&k, &org); err != nil {
-			t.Fatal(err)
-		}
-		out[k] = org
-	}
-	if err := rows.Err(); err != nil {
-		t.Fatal(err)
-	}
-	return out
-}
-
 func visibleSamples(t *testing.T, app *database.DB, s tenant.Scope) []string {
 	t.Helper()
 	rows, err := app.Query(tenant.With(context.Background(), s), `SELECT sample_id FROM sensor_samples ORDER BY sample_id`)
@@ -109,21 +88,21 @@ func TestTenantIsolationIngest(t *testing.T) {
 	}
 
 	want := map[string]string{"T-A-WS": orgA, "T-A-HTTP": orgA, "T-B-WS": orgB, "T-B-HTTP": orgB, "T-B-CE": orgB}
-	if got := orgsOf(t, owner, `SELECT sample_id, organization_id::text FROM sensor_samples`); !maps.Equal(got, want) {
+	if got := testenv.OrgsOf(t, owner, `SELECT sample_id, organization_id::text FROM sensor_samples`); !maps.Equal(got, want) {
 		t.Errorf("sample organisations = %v, want %v", got, want)
 	}
-	if got := orgsOf(t, owner, `SELECT event_id, attributes->>'organizationid' FROM event_outbox WHERE type = 'sqal.sample.stored'`); !maps.Equal(got, want) {
+	if got := testenv.OrgsOf(t, owner, `SELECT event_id, attributes->>'organizationid' FROM event_outbox WHERE type = 'sqal.sample.stored'`); !maps.Equal(got, want) {
 		t.Errorf("outbox event organisations = %v, want %v", got, want)
 	}
 	devices := map[string]string{"ESP32_LL_01": orgA, "ESP32_LS_02": orgB}
-	if got := orgsOf(t, owner, `SELECT device_id, organization_id::text FROM sqal_devices WHERE device_id LIKE 'ESP32\_%'`); !maps.Equal(got, devices) {
+	if got := testenv.OrgsOf(t, owner, `SELECT device_id, organization_id::text FROM sqal_devices WHERE device_id LIKE 'ESP32\_%'`); !maps.Equal(got, devices) {
 		t.Errorf("device organisations = %v, want %v", got, devices)
 	}
 	// B's device row was updated by its samples and heartbeat (under row-level security).
 	if n := count(t, owner, `SELECT count(*) FROM sqal_devices WHERE device_id = 'ESP32_LS_02' AND last_seen IS NOT NULL AND metadata ? 'heartbeat'`); n != 1 {
 		t.Errorf("B's device not updated by its samples and heartbeat")
 	}
-	if got := orgsOf(t, owner, `SELECT device_id, string_agg(DISTINCT organization_id::text, ',') FROM sqal_sample_hourly GROUP BY device_id`); !maps.Equal(got, devices) {
+	if got := testenv.OrgsOf(t, owner, `SELECT device_id, string_agg(DISTINCT organization_id::text, ',') FROM sqal_sample_hourly GROUP BY device_id`); !maps.Equal(got, devices) {
 		t.Errorf("hourly rollup organisations = %v, want %v", got, devices)
 	}
 
@@ -142,7 +121,7 @@ func TestTenantIsolationIngest(t *testing.T) {
 	if s, _, b := post(t, h.srv.URL+"/api/ingest/samples", "application/json", ofDevice(t, "ESP32_MT_03", "T-B-NEW"), nil); s != http.StatusCreated {
 		t.Fatalf("newly registered device: %d %s", s, b)
 	}
-	if got := orgsOf(t, owner, `SELECT sample_id, organization_id::text FROM sensor_samples WHERE sample_id = 'T-B-NEW'`); got["T-B-NEW"] != orgB {
+	if got := testenv.OrgsOf(t, owner, `SELECT sample_id, organization_id::text FROM sensor_samples WHERE sample_id = 'T-B-NEW'`); got["T-B-NEW"] != orgB {
 		t.Errorf("sample of a device registered in B is in %q", got["T-B-NEW"])
 	}
 }
@@ -189,14 +168,14 @@ func TestTenantIsolationIngestDeviceKeys(t *testing.T) {
 		t.Errorf("hello: %v", m)
 	}
 	want := map[string]string{"K-B-NEW": orgB, "K-B-KNOWN": orgB, "K-A": orgA}
-	if got := orgsOf(t, owner, `SELECT sample_id, organization_id::text FROM sensor_samples`); !maps.Equal(got, want) {
+	if got := testenv.OrgsOf(t, owner, `SELECT sample_id, organization_id::text FROM sensor_samples`); !maps.Equal(got, want) {
 		t.Errorf("sample organisations = %v, want %v", got, want)
 	}
-	if got := orgsOf(t, owner, `SELECT event_id, attributes->>'organizationid' FROM event_outbox`); !maps.Equal(got, want) {
+	if got := testenv.OrgsOf(t, owner, `SELECT event_id, attributes->>'organizationid' FROM event_outbox`); !maps.Equal(got, want) {
 		t.Errorf("outbox event organisations = %v, want %v", got, want)
 	}
 	devices := map[string]string{"ESP32_MT_09": orgB, "ESP32_LS_02": orgB, "ESP32_LL_01": orgA, "ESP32_LL_07": orgA}
-	if got := orgsOf(t, owner, `SELECT device_id, organization_id::text FROM sqal_devices WHERE device_id LIKE 'ESP32\_%'`); !maps.Equal(got, devices) {
+	if got := testenv.OrgsOf(t, owner, `SELECT device_id, organization_id::text FROM sqal_devices WHERE device_id LIKE 'ESP32\_%'`); !maps.Equal(got, devices) {
 		t.Errorf("device organisations = %v, want %v", got, devices)
 	}
 	if n := count(t, owner, `SELECT count(*) FROM sqal_devices WHERE device_id = 'ESP32_LS_02' AND firmware_version = '9.9.9'`); n != 1 {

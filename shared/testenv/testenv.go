@@ -77,6 +77,28 @@ func AppDB(t testing.TB) (app, owner *pgxpool.Pool) {
 	return open(t, AppURL(t, u)), open(t, u)
 }
 
+// OrgsOf runs query on pool (the owner's, to see every organisation's rows) and maps
+// each row's first column to its second, an organisation id: where rows landed.
+func OrgsOf(t testing.TB, pool *pgxpool.Pool, query string) map[string]string {
+	t.Helper()
+	rows, err := pool.Query(context.Background(), query)
+	if err != nil {
+		t.Fatalf("testenv: %s: %v", query, err)
+	}
+	out := map[string]string{}
+	for rows.Next() {
+		var k, org string
+		if err := rows.Scan(&k, &org); err != nil {
+			t.Fatalf("testenv: %s: %v", query, err)
+		}
+		out[k] = org
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatalf("testenv: %s: %v", query, err)
+	}
+	return out
+}
+
 // AppURL returns dbURL (a URL from DBURL) with AppRole as the user. The test server
 // trusts local connections, so the role only needs LOGIN, granted here once.
 func AppURL(t testing.TB, dbURL string) string {
