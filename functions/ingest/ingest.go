@@ -25,6 +25,7 @@ import (
 	"go.opentelemetry.io/otel/metric"
 
 	"github.com/sqalfn/sqal/shared/config"
+	"github.com/sqalfn/sqal/shared/events"
 	"github.com/sqalfn/sqal/shared/runtime"
 	"github.com/sqalfn/sqal/shared/sample"
 	"github.com/sqalfn/sqal/shared/tenant"
@@ -218,10 +219,14 @@ func (s *Service) prepare(ctx context.Context, device string, f *sample.Frame) (
 	if err != nil {
 		return nil, err
 	}
-	// The store's transaction is cross-organisation, so AddToOutbox stamps nothing:
+	// The store's transaction is cross-organisation, so the outbox stamps nothing:
 	// consumers act in the organisation named here.
 	e.SetExtension(tenant.EventExtension, org)
-	return &Pending{Sample: smp, Row: smp.Row(raw, enc), Event: e, Org: org, raw: raw}, nil
+	ob, err := events.NewOutboxRow(ctx, e)
+	if err != nil {
+		return nil, err
+	}
+	return &Pending{Sample: smp, Row: smp.Row(raw, enc), Outbox: ob, Org: org, raw: raw}, nil
 }
 
 // rawPool recycles raw_message buffers (~13 KB per full frame) on the WebSocket path,

@@ -33,7 +33,8 @@ import (
 // statement runs with the organisation scope of its context); tests may pass a
 // superuser *pgxpool.Pool, which row-level security does not apply to.
 type DB interface {
-	Begin(ctx context.Context) (pgx.Tx, error)
+	// SendBatch runs b as one implicit transaction.
+	SendBatch(ctx context.Context, b *pgx.Batch) pgx.BatchResults
 	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
 	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
 }

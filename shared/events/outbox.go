@@ -20,13 +20,47 @@ const OutboxChannel = "event_outbox"
 // atomically with the data it describes; the relay delivers it at least once. The
 // trace context of ctx is recorded with the event. Writing an event with the same
 // source and id twice stores it once. The event needs a stable id (see Publisher).
-//
-// It issues exactly one tx.Exec and nothing else, so a caller may pass a wrapper
-// that queues Exec statements into a pgx.Batch (ingest does, one round trip for a
-// group of samples). The relay is woken by a trigger at commit, not by this call.
+// The relay is woken by a trigger at commit, not by this call.
 func AddToOutbox(ctx context.Context, tx pgx.Tx, e cloudevents.Event) error {
+	row, err := NewOutboxRow(ctx, e)
+	if err != nil {
+		return err
+	}
+	_, err = tx.Exec(ctx, `INSERT INTO event_outbox (`+OutboxColumns+`)
+		VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (source, event_id) DO NOTHING`, row.Args()...)
+	if err != nil {
+		return fmt.Errorf("outbox: insert event %s (%s): %w", e.ID(), e.Type(), err)
+	}
+	return nil
+}
+
+// OutboxRow is an event as event_outbox stores it, for a producer that writes its
+// outbox rows inside a statement of its own (ingest inserts a group's samples and
+// their events in one statement). Args are the values of the columns OutboxColumns
+// names, in that order; the row must be inserted with ON CONFLICT (source, event_id)
+// DO NOTHING, as AddToOutbox does.
+type OutboxRow struct {
+	EventID, Source, Type string
+	Subject               *string
+	Payload               []byte
+	Attributes            string // JSON object of the other attributes and extensions
+}
+
+// OutboxColumns are the event_outbox columns of OutboxRow.Args, in order. Their types
+// are text, text, text, text, bytea and jsonb.
+const OutboxColumns = "event_id, source, type, subject, payload, attributes"
+
+// Args are the row's column values in OutboxColumns order.
+func (r OutboxRow) Args() []any {
+	return []any{r.EventID, r.Source, r.Type, r.Subject, r.Payload, r.Attributes}
+}
+
+// NewOutboxRow validates e and prepares its outbox row exactly as AddToOutbox writes
+// it: with the trace context and organisation of ctx (unless e carries them) and the
+// current time when e has none.
+func NewOutboxRow(ctx context.Context, e cloudevents.Event) (OutboxRow, error) {
 	if err := e.Validate(); err != nil {
-		return fmt.Errorf("outbox: invalid event %q: %w", e.ID(), err)
+		return OutboxRow{}, fmt.Errorf("outbox: invalid event %q: %w", e.ID(), err)
 	}
 	WithTraceContext(ctx, &e)
 	WithOrganization(ctx, &e)
@@ -36,19 +70,13 @@ func AddToOutbox(ctx context.Context, tx pgx.Tx, e cloudevents.Event) error {
 	}
 	payload, attrs, err := encodeEvent(e)
 	if err != nil {
-		return fmt.Errorf("outbox: %w", err)
+		return OutboxRow{}, fmt.Errorf("outbox: %w", err)
 	}
-	var subject *string
+	row := OutboxRow{EventID: e.ID(), Source: e.Source(), Type: e.Type(), Payload: payload, Attributes: attrs}
 	if s := e.Subject(); s != "" {
-		subject = &s
+		row.Subject = &s
 	}
-	_, err = tx.Exec(ctx, `INSERT INTO event_outbox (event_id, source, type, subject, payload, attributes)
-		VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (source, event_id) DO NOTHING`,
-		e.ID(), e.Source(), e.Type(), subject, payload, attrs)
-	if err != nil {
-		return fmt.Errorf("outbox: insert event %s (%s): %w", e.ID(), e.Type(), err)
-	}
-	return nil
+	return row, nil
 }
 
 // RelayConfig configures a Relay.
