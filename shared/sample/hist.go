@@ -160,6 +160,18 @@ func (h *histSplit) parse(b []byte) bool {
 // maxHistMagnitude bounds |q| (beyond it the plain encoding is used).
 const maxHistMagnitude = 1 << 40
 
+// signed ends the quantisers: the magnitude q with its sign, or not ok beyond
+// maxHistMagnitude; next is where the number ended.
+func signed(q int64, neg bool, next int) (int64, int, bool) {
+	if q > maxHistMagnitude {
+		return 0, next, false
+	}
+	if neg {
+		q = -q
+	}
+	return q, next, true
+}
+
 // quantise reads the JSON number starting at b[i] (valid syntax) and returns
 // round(value * 10^exp), half away from zero, computed exactly on the decimal digits.
 // The fast path reads the plain form the stations send (0.3577512036644679): integer
@@ -228,13 +240,7 @@ func quantise(b []byte, i, exp int) (q int64, next int, ok bool) {
 	if up {
 		q++
 	}
-	if q > maxHistMagnitude {
-		return 0, i, false
-	}
-	if neg {
-		q = -q
-	}
-	return q, i, true
+	return signed(q, neg, i)
 }
 
 // quantiseStrict is quantise for exactly the form the stations write, a JSON number
@@ -299,13 +305,7 @@ func quantiseStrict(b []byte, i, exp int) (q int64, next int, ok bool) {
 	if up {
 		q++
 	}
-	if q > maxHistMagnitude {
-		return 0, 0, false
-	}
-	if neg {
-		q = -q
-	}
-	return q, i, true
+	return signed(q, neg, i)
 }
 
 // skipDigits returns the index of the first non-digit at or after i (eight bytes at a
@@ -400,13 +400,7 @@ func quantiseSlow(b []byte, i, exp int) (q int64, next int, ok bool) {
 	if point >= 0 && point < nd && digits[point] >= '5' {
 		q++
 	}
-	if q > maxHistMagnitude {
-		return 0, i, false
-	}
-	if neg {
-		q = -q
-	}
-	return q, i, true
+	return signed(q, neg, i)
 }
 
 // appendHist renders the quantised histogram as JSON: the same nesting, values as
