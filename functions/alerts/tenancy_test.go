@@ -5,8 +5,6 @@ import (
 	"maps"
 	"testing"
 
-	"github.com/jackc/pgx/v5"
-
 	"github.com/sqalfn/sqal/shared/alert"
 	"github.com/sqalfn/sqal/shared/database"
 	"github.com/sqalfn/sqal/shared/events"
@@ -66,15 +64,7 @@ func TestTenantIsolationAlerts(t *testing.T) {
 
 	visible := func(s tenant.Scope) []string {
 		t.Helper()
-		rows, err := db.Query(tenant.With(ctx, s), `SELECT DISTINCT sample_id FROM sqal_alerts ORDER BY 1`)
-		if err != nil {
-			t.Fatal(err)
-		}
-		ids, err := pgx.CollectRows(rows, pgx.RowTo[string])
-		if err != nil {
-			t.Fatal(err)
-		}
-		return ids
+		return testenv.Strings(t, tenant.With(ctx, s), db, `SELECT DISTINCT sample_id FROM sqal_alerts ORDER BY 1`)
 	}
 	if got := visible(tenant.Org(orgB)); len(got) != 1 || got[0] != "MG-261127-6331-083" {
 		t.Errorf("organisation B sees alerts of %v", got)

@@ -8,7 +8,6 @@ import (
 	"slices"
 	"testing"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/sqalfn/sqal/shared/database"
@@ -47,15 +46,7 @@ func ofDevice(t *testing.T, device, id string) []byte {
 
 func visibleSamples(t *testing.T, app *database.DB, s tenant.Scope) []string {
 	t.Helper()
-	rows, err := app.Query(tenant.With(context.Background(), s), `SELECT sample_id FROM sensor_samples ORDER BY sample_id`)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ids, err := pgx.CollectRows(rows, pgx.RowTo[string])
-	if err != nil {
-		t.Fatal(err)
-	}
-	return ids
+	return testenv.Strings(t, tenant.With(context.Background(), s), app, `SELECT sample_id FROM sensor_samples ORDER BY sample_id`)
 }
 
 // TestTenantIsolationIngest: samples of devices of two organisations, through every

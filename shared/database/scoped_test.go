@@ -35,15 +35,7 @@ func seedTwoOrgs(t *testing.T) (*database.DB, context.Context) {
 
 func sampleIDs(t *testing.T, db *database.DB, ctx context.Context) []string {
 	t.Helper()
-	rows, err := db.Query(ctx, `SELECT sample_id FROM sensor_samples ORDER BY sample_id`)
-	if err != nil {
-		t.Fatalf("query: %v", err)
-	}
-	ids, err := pgx.CollectRows(rows, pgx.RowTo[string])
-	if err != nil {
-		t.Fatalf("collect: %v", err)
-	}
-	return ids
+	return testenv.Strings(t, ctx, db, `SELECT sample_id FROM sensor_samples ORDER BY sample_id`)
 }
 
 func TestAppRoleCannotBypassRLS(t *testing.T) {

@@ -77,6 +77,27 @@ func AppDB(t testing.TB) (app, owner *pgxpool.Pool) {
 	return open(t, AppURL(t, u)), open(t, u)
 }
 
+// Querier is what Strings reads through: a *pgxpool.Pool, or a *database.DB whose
+// statements run in the organisation scope of ctx.
+type Querier interface {
+	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
+}
+
+// Strings runs query on db and returns the first column of every row: the sample ids
+// a scope sees, say.
+func Strings(t testing.TB, ctx context.Context, db Querier, query string, args ...any) []string {
+	t.Helper()
+	rows, err := db.Query(ctx, query, args...)
+	if err != nil {
+		t.Fatalf("testenv: %s: %v", query, err)
+	}
+	out, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		t.Fatalf("testenv: %s: %v", query, err)
+	}
+	return out
+}
+
 // OrgsOf runs query on pool (the owner's, to see every organisation's rows) and maps
 // each row's first column to its second, an organisation id: where rows landed.
 func OrgsOf(t testing.TB, pool *pgxpool.Pool, query string) map[string]string {

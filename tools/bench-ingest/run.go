@@ -206,10 +206,7 @@ func run(ctx context.Context, o options) error {
 	start := time.Now()
 	// As deployed: connected as the application role (row-level security applies) and
 	// with the Go runtime settings of its Knative Service.
-	if err := migrate.EnableAppLogin(ctx, dbURL, ""); err != nil {
-		return err
-	}
-	appURL, err := migrate.AppURL(dbURL, "")
+	appURL, err := migrate.LocalAppURL(ctx, dbURL)
 	if err != nil {
 		return err
 	}

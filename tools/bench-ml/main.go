@@ -511,11 +511,8 @@ func histogramScenario(ctx context.Context, pool *pgxpool.Pool, srv *predict.Ser
 func appPool(ctx context.Context, dbURL string) (*pgxpool.Pool, error) {
 	u := os.Getenv("BENCH_APP_DATABASE_URL")
 	if u == "" {
-		if err := migrate.EnableAppLogin(ctx, dbURL, ""); err != nil {
-			return nil, err
-		}
 		var err error
-		if u, err = migrate.AppURL(dbURL, ""); err != nil {
+		if u, err = migrate.LocalAppURL(ctx, dbURL); err != nil {
 			return nil, err
 		}
 	}

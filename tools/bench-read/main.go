@@ -311,11 +311,8 @@ func logf(format string, args ...any) { fmt.Fprintf(os.Stderr, "bench-read: "+fo
 func appPool(ctx context.Context, dbURL string, conns int) (*pgxpool.Pool, error) {
 	u := os.Getenv("BENCH_APP_DATABASE_URL")
 	if u == "" {
-		if err := migrate.EnableAppLogin(ctx, dbURL, ""); err != nil {
-			return nil, err
-		}
 		var err error
-		if u, err = migrate.AppURL(dbURL, ""); err != nil {
+		if u, err = migrate.LocalAppURL(ctx, dbURL); err != nil {
 			return nil, err
 		}
 	}

@@ -122,10 +122,7 @@ func realMain(ctx context.Context) error {
 		// The functions connect as the application role, as in the cluster, so row-level
 		// security isolates organisations here too (the local server trusts local
 		// connections: no password). With DATABASE_URL given, that URL is used as is.
-		if err := migrate.EnableAppLogin(ctx, rcfg.Database.URL, ""); err != nil {
-			return err
-		}
-		if rcfg.Database.URL, err = migrate.AppURL(rcfg.Database.URL, ""); err != nil {
+		if rcfg.Database.URL, err = migrate.LocalAppURL(ctx, rcfg.Database.URL); err != nil {
 			return err
 		}
 	}
