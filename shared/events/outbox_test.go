@@ -2,9 +2,11 @@ package events_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -16,6 +18,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/sqalfn/sqal/shared/events"
+	"github.com/sqalfn/sqal/shared/tenant"
 	"github.com/sqalfn/sqal/shared/testenv"
 )
 
@@ -245,4 +248,39 @@ func TestRelayRunWakesOnCommit(t *testing.T) {
 		}
 	}
 	t.Logf("commit-to-broker latencies: %v", latencies)
+}
+
+// NewOutboxRow is the row AddToOutbox writes: trace context and organisation of ctx,
+// a time when the event has none, and the invalid event refused.
+func TestNewOutboxRow(t *testing.T) {
+	ctx := tenant.With(spanCtx(), tenant.Org("00000000-0000-4000-8000-0000000000b2"))
+	before := time.Now()
+	row, err := events.NewOutboxRow(ctx, sampleEvent("S-1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if row.EventID != "S-1" || row.Source != "/sqal/ingest" || row.Type != "sqal.sample.stored" || row.Subject != nil {
+		t.Errorf("row = %+v", row)
+	}
+	if string(row.Payload) != `{"sample_id":"S-1"}` {
+		t.Errorf("payload = %s", row.Payload)
+	}
+	var attrs map[string]string
+	if err := json.Unmarshal([]byte(row.Attributes), &attrs); err != nil {
+		t.Fatal(err)
+	}
+	if attrs[tenant.EventExtension] != "00000000-0000-4000-8000-0000000000b2" || attrs[events.ExtTraceParent] == "" {
+		t.Errorf("attributes = %v", attrs)
+	}
+	if at, err := time.Parse(time.RFC3339Nano, attrs["time"]); err != nil || at.Before(before.Truncate(time.Microsecond)) {
+		t.Errorf("time = %q (%v), want now", attrs["time"], err)
+	}
+	if len(row.Args()) != len(strings.Split(events.OutboxColumns, ",")) {
+		t.Errorf("%d args for the columns %q", len(row.Args()), events.OutboxColumns)
+	}
+
+	bad := sampleEvent("")
+	if _, err := events.NewOutboxRow(ctx, bad); err == nil {
+		t.Error("an event without id was accepted")
+	}
 }
