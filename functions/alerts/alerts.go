@@ -67,11 +67,11 @@ func Handle(ctx context.Context, tx pgx.Tx, e cloudevents.Event) error {
 
 // decode reads the data of a sqal.sample.stored event; every error is the sender's.
 func decode(e cloudevents.Event) (sample.StoredEvent, error) {
-	var s sample.StoredEvent
 	if e.Type() != sample.TypeStored {
-		return s, fmt.Errorf("alerts: unexpected event type %q", e.Type())
+		return sample.StoredEvent{}, fmt.Errorf("alerts: unexpected event type %q", e.Type())
 	}
-	if err := json.Unmarshal(e.Data(), &s); err != nil {
+	s, err := sample.DecodeStoredEvent(e.Data())
+	if err != nil {
 		return s, fmt.Errorf("alerts: decode %s data of event %s: %w", e.Type(), e.ID(), err)
 	}
 	if s.SampleID == "" || s.DeviceID == "" {

@@ -159,8 +159,8 @@ func (s *Server) Handle(ctx context.Context, e cloudevents.Event) error {
 	ctx = tenant.With(ctx, scope)
 	switch e.Type() {
 	case sample.TypeStored:
-		var d sample.StoredEvent
-		if err := json.Unmarshal(e.Data(), &d); err != nil {
+		d, err := sample.DecodeStoredEvent(e.Data())
+		if err != nil {
 			return events.Permanent(fmt.Errorf("predict: decode %s event %s: %w", e.Type(), e.ID(), err))
 		}
 		if d.SampleID == "" {

@@ -130,8 +130,8 @@ func (s *Server) message(e cloudevents.Event) (*broadcast, error) {
 	id := e.Source() + " " + e.ID()
 	switch e.Type() {
 	case sample.TypeStored:
-		var d sample.StoredEvent
-		if err := json.Unmarshal(e.Data(), &d); err != nil {
+		d, err := sample.DecodeStoredEvent(e.Data())
+		if err != nil {
 			return nil, bad("decode %s %s: %w", e.Type(), id, err)
 		}
 		if u := bytes.TrimSpace(d.SensorUpdate); len(u) == 0 || u[0] != '{' {
