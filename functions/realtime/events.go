@@ -27,6 +27,51 @@ const TypePredictionCreated = "sqal.prediction.created"
 
 // broadcast is what travels on the Redis channel: the client message, built once by the
 // instance that received the event, plus what the per-client filters test.
+// claimAndPublish claims an event id (SET NX with a TTL in milliseconds) and, when the
+// claim is new, publishes the message: it returns PUBLISH's receiver count, or -1 for
+// an id already claimed.
+var claimAndPublish = redis.NewScript(`
+if redis.call('SET', KEYS[1], 1, 'NX', 'PX', ARGV[1]) then
+    return redis.call('PUBLISH', ARGV[2], ARGV[3])
+end
+return -1`)
+
+// encodeBroadcast is the channel message of b: its other fields as one line of JSON,
+// a newline, then b.Message as is. The client message (a ~13 KB sensor_update) is
+// neither re-encoded here nor parsed by every instance's fan-out.
+func encodeBroadcast(b *broadcast) ([]byte, error) {
+	h := *b
+	h.Message = nil
+	head, err := json.Marshal(&h)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]byte, 0, len(head)+1+len(b.Message))
+	return append(append(append(out, head...), '\n'), b.Message...), nil
+}
+
+// decodeBroadcast reads a channel message: encodeBroadcast's form, or one JSON object
+// (what instances from before that form publish; json.Marshal never writes a raw
+// newline, so the two cannot be confused).
+func decodeBroadcast(p []byte) (*broadcast, error) {
+	var b broadcast
+	i := bytes.IndexByte(p, '\n')
+	if i < 0 {
+		if err := json.Unmarshal(p, &b); err != nil {
+			return nil, err
+		}
+	} else {
+		if err := json.Unmarshal(p[:i], &b); err != nil {
+			return nil, err
+		}
+		b.Message = p[i+1:]
+	}
+	if m := bytes.TrimSpace(b.Message); len(m) == 0 || m[0] != '{' {
+		return nil, errors.New("no client message")
+	}
+	return &b, nil
+}
+
 type broadcast struct {
 	ID       string  `json:"id"` // "<source> <id>" of the CloudEvent, for logs
 	Kind     string  `json:"kind"`
@@ -37,7 +82,7 @@ type broadcast struct {
 	// extension); only that organisation's clients and cross-organisation ones get it.
 	// Empty (a message of an instance from before organisations): the default one.
 	Organization string          `json:"organization_id,omitempty"`
-	Message      json.RawMessage `json:"message"`
+	Message      json.RawMessage `json:"message,omitempty"` // after the newline on the channel
 }
 
 // organization is the organisation of b's data.
@@ -88,26 +133,25 @@ func (s *Server) Publish(ctx context.Context, e cloudevents.Event) (string, erro
 		}
 		return "error", err
 	}
-	payload, err := json.Marshal(b)
+	payload, err := encodeBroadcast(b)
 	if err != nil {
 		return "error", fmt.Errorf("encode broadcast %s: %w", b.ID, err)
 	}
 	// Knative delivers at least once, possibly to another instance: the first delivery
-	// claims the id; later ones are acknowledged without a second broadcast.
+	// claims the id; later ones are acknowledged without a second broadcast. Claim and
+	// publish are one script, one round trip.
 	key := "sqal:realtime:seen:" + e.Source() + "\x00" + e.ID()
-	fresh, err := s.rdb.SetNX(ctx, key, 1, s.cfg.DedupeTTL).Result()
+	n, err := claimAndPublish.Run(ctx, s.rdb, []string{key}, s.cfg.DedupeTTL.Milliseconds(), s.cfg.Channel, payload).Int64()
 	if err != nil {
-		return "error", fmt.Errorf("dedupe event %s: %w", b.ID, err)
-	}
-	if !fresh {
-		return "duplicate", nil
-	}
-	if err := s.rdb.Publish(ctx, s.cfg.Channel, payload).Err(); err != nil {
-		// Release the claim so the redelivery that our 500 provokes is broadcast.
+		// Release the claim (if the script got that far) so the redelivery that our
+		// 500 provokes is broadcast.
 		if derr := s.rdb.Del(context.WithoutCancel(ctx), key).Err(); derr != nil {
 			err = errors.Join(err, derr)
 		}
 		return "error", fmt.Errorf("publish event %s: %w", b.ID, err)
+	}
+	if n < 0 {
+		return "duplicate", nil
 	}
 	return "published", nil
 }
@@ -250,12 +294,12 @@ func (s *Server) fanOut(ps *redis.PubSub) {
 			if !ok {
 				return
 			}
-			var b broadcast
-			if err := json.Unmarshal([]byte(m.Payload), &b); err != nil || len(b.Message) == 0 {
+			b, err := decodeBroadcast([]byte(m.Payload))
+			if err != nil {
 				s.log.Warn("realtime: undecodable fan-out message", "err", err)
 				continue
 			}
-			s.broadcastTo(&b)
+			s.broadcastTo(b)
 		}
 	}
 }

@@ -1,6 +1,7 @@
 package realtime
 
 import (
+	"bytes"
 	"encoding/json"
 	"testing"
 	"time"
@@ -165,8 +166,59 @@ func FuzzEventToBroadcast(f *testing.F) {
 		if !json.Valid(b.Message) {
 			t.Fatalf("%s: message %q is not JSON", typ, b.Message)
 		}
-		if _, err := json.Marshal(b); err != nil {
+		p, err := encodeBroadcast(b)
+		if err != nil {
 			t.Fatalf("broadcast does not encode: %v", err)
+		}
+		got, err := decodeBroadcast(p)
+		if err != nil {
+			t.Fatalf("channel message %q does not decode: %v", p, err)
+		}
+		if !bytes.Equal(got.Message, b.Message) || got.ID != b.ID || got.Kind != b.Kind || got.Organization != b.Organization {
+			t.Fatalf("round trip: got %+v, want %+v", got, b)
+		}
+	})
+}
+
+// The channel carries encodeBroadcast's form; the one-object JSON of earlier instances
+// still decodes; anything else is refused.
+func TestDecodeBroadcast(t *testing.T) {
+	dev := "D1"
+	b := &broadcast{ID: "/sqal/ingest S1", Kind: typeSensorUpdate, DeviceID: &dev, Organization: "o", Message: json.RawMessage(`{"type":"sensor_update","a":"x\ny"}`)}
+	p, err := encodeBroadcast(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	old, err := json.Marshal(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range [][]byte{p, old} {
+		got, err := decodeBroadcast(p)
+		if err != nil {
+			t.Fatalf("%s: %v", p, err)
+		}
+		if got.ID != b.ID || got.Kind != b.Kind || *got.DeviceID != dev || got.Organization != "o" || string(got.Message) != string(b.Message) {
+			t.Errorf("%s: got %+v", p, got)
+		}
+	}
+	for _, bad := range []string{``, `{"id":"x"}`, `{"id":"x"}` + "\n", `{"id":"x"}` + "\n[1]", `not json` + "\n{}", `{"id":"x","message":"m"}`} {
+		if _, err := decodeBroadcast([]byte(bad)); err == nil {
+			t.Errorf("%q decoded", bad)
+		}
+	}
+}
+
+func FuzzDecodeBroadcast(f *testing.F) {
+	f.Add([]byte(`{"id":"/x 1","kind":"sensor_update","organization_id":"o"}` + "\n" + `{"type":"sensor_update"}`))
+	f.Add([]byte(`{"id":"/x 1","kind":"alert","message":{"type":"alert"}}`))
+	f.Fuzz(func(t *testing.T, p []byte) {
+		b, err := decodeBroadcast(p)
+		if err != nil {
+			return
+		}
+		if m := bytes.TrimSpace(b.Message); len(m) == 0 || m[0] != '{' {
+			t.Fatalf("%q: message %q accepted", p, b.Message)
 		}
 	})
 }
