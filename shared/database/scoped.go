@@ -145,6 +145,41 @@ func (db *DB) BeginTx(ctx context.Context, opts pgx.TxOptions) (pgx.Tx, error) {
 	return tx, nil
 }
 
+// BeginWith starts a transaction with the scope of ctx and runs sql in it, in one
+// round trip: BEGIN, the scope and the statement go out as one batch. It returns the
+// transaction and the statement's command tag; on an error nothing is left open.
+func (db *DB) BeginWith(ctx context.Context, sql string, args ...any) (pgx.Tx, pgconn.CommandTag, error) {
+	b := &pgx.Batch{}
+	b.BeginTx(pgx.TxOptions{})
+	b.Queue(scopeSQL, scopeArgs(ctx)...)
+	b.Queue(sql, args...)
+	br := db.Pool.SendBatch(ctx, b)
+	tx := br.Tx()
+	fail := func(err error) (pgx.Tx, pgconn.CommandTag, error) {
+		_ = br.Close()
+		if tx != nil {
+			_ = tx.Rollback(context.WithoutCancel(ctx)) // releases the connection
+		}
+		return nil, pgconn.CommandTag{}, err
+	}
+	for range 2 { // BEGIN, scope
+		if _, err := br.Exec(); err != nil {
+			return fail(fmt.Errorf("begin transaction: %w", err))
+		}
+	}
+	tag, err := br.Exec()
+	if err != nil {
+		return fail(err)
+	}
+	if err := br.Close(); err != nil {
+		return fail(err)
+	}
+	if tx == nil { // the pool could not even send the batch
+		return nil, pgconn.CommandTag{}, fmt.Errorf("begin transaction: no transaction")
+	}
+	return tx, tag, nil
+}
+
 // scopedRows releases the batch (and its connection) when the rows are done.
 type scopedRows struct {
 	pgx.Rows

@@ -181,3 +181,31 @@ func TestNoRowsAndErrorsKeepPgxSemantics(t *testing.T) {
 		}
 	}
 }
+
+// BeginWith runs its statement in the scope of ctx, inside the transaction it returns;
+// a failing statement leaves no transaction or connection behind.
+func TestBeginWith(t *testing.T) {
+	db, ctx := seedTwoOrgs(t)
+	inA := tenant.With(ctx, tenant.Org(tenant.DefaultOrganization))
+	tx, tag, err := db.BeginWith(inA, `UPDATE sensor_samples SET lot_id = 7`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tag.RowsAffected() != 1 {
+		t.Errorf("the statement touched %d rows, want the one of its organisation", tag.RowsAffected())
+	}
+	if err := tx.Rollback(ctx); err != nil {
+		t.Fatal(err)
+	}
+	// Rolled back with the transaction it ran in.
+	if n := len(testenv.Strings(t, inA, db, `SELECT sample_id FROM sensor_samples WHERE lot_id = 7`)); n != 0 {
+		t.Errorf("%d rows kept the rolled-back update", n)
+	}
+
+	if _, _, err := db.BeginWith(inA, `SELECT 1/0`); err == nil {
+		t.Fatal("a failing statement began a transaction")
+	}
+	if n := db.Stat().AcquiredConns(); n != 0 {
+		t.Errorf("%d connections still held after the failure", n)
+	}
+}

@@ -8,13 +8,15 @@ import (
 
 	cloudevents "github.com/cloudevents/sdk-go/v2"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/sqalfn/sqal/shared/tenant"
 )
 
 // Beginner starts transactions: a *database.DB (which applies the organisation scope
-// of the context to them), a *pgxpool.Pool or a pgx.Tx.
+// of the context to them, and with which Idempotent sends BEGIN and the event's record
+// in one round trip), a *pgxpool.Pool or a pgx.Tx.
 type Beginner interface {
 	Begin(ctx context.Context) (pgx.Tx, error)
 }
@@ -47,17 +49,12 @@ func Idempotent(db Beginner, consumer string,
 			return Permanent(err)
 		}
 		ctx = tenant.With(ctx, scope)
-		tx, err := db.Begin(ctx)
-		if err != nil {
-			return fmt.Errorf("%s: begin: %w", consumer, err)
-		}
-		defer tx.Rollback(context.WithoutCancel(ctx)) //nolint:errcheck // no-op after commit
-
-		tag, err := tx.Exec(ctx, `INSERT INTO processed_events (consumer, source, event_id) VALUES ($1, $2, $3)
-			ON CONFLICT DO NOTHING`, consumer, e.Source(), e.ID())
+		tx, tag, err := beginRecording(ctx, db, consumer, e)
 		if err != nil {
 			return fmt.Errorf("%s: record event %s: %w", consumer, e.ID(), err)
 		}
+		defer tx.Rollback(context.WithoutCancel(ctx)) //nolint:errcheck // no-op after commit
+
 		if tag.RowsAffected() == 0 {
 			return nil // already processed: acknowledge, no second effect
 		}
@@ -83,4 +80,31 @@ func PruneProcessed(ctx context.Context, db *pgxpool.Pool, age time.Duration) (i
 		return 0, fmt.Errorf("prune processed events: %w", err)
 	}
 	return tag.RowsAffected(), nil
+}
+
+const recordProcessedSQL = `INSERT INTO processed_events (consumer, source, event_id) VALUES ($1, $2, $3)
+	ON CONFLICT DO NOTHING`
+
+// beginWither is a Beginner that can also start a transaction and run its first
+// statement in one round trip (database.DB).
+type beginWither interface {
+	BeginWith(ctx context.Context, sql string, args ...any) (pgx.Tx, pgconn.CommandTag, error)
+}
+
+// beginRecording starts the consumer's transaction with the record of e; its command
+// tag tells whether e was new.
+func beginRecording(ctx context.Context, db Beginner, consumer string, e cloudevents.Event) (pgx.Tx, pgconn.CommandTag, error) {
+	if bw, ok := db.(beginWither); ok {
+		return bw.BeginWith(ctx, recordProcessedSQL, consumer, e.Source(), e.ID())
+	}
+	tx, err := db.Begin(ctx)
+	if err != nil {
+		return nil, pgconn.CommandTag{}, err
+	}
+	tag, err := tx.Exec(ctx, recordProcessedSQL, consumer, e.Source(), e.ID())
+	if err != nil {
+		_ = tx.Rollback(context.WithoutCancel(ctx))
+		return nil, pgconn.CommandTag{}, err
+	}
+	return tx, tag, nil
 }

@@ -9,18 +9,30 @@ import (
 	cloudevents "github.com/cloudevents/sdk-go/v2"
 	"github.com/jackc/pgx/v5"
 
+	"github.com/sqalfn/sqal/shared/database"
 	"github.com/sqalfn/sqal/shared/events"
 	"github.com/sqalfn/sqal/shared/testenv"
 )
 
+// TestIdempotent runs with a plain pool (BEGIN, then the record) and with a
+// database.DB (BEGIN and the record in one round trip).
 func TestIdempotent(t *testing.T) {
+	t.Run("pool", func(t *testing.T) { testIdempotent(t, false) })
+	t.Run("database.DB", func(t *testing.T) { testIdempotent(t, true) })
+}
+
+func testIdempotent(t *testing.T, scoped bool) {
 	ctx := context.Background()
 	db := testenv.DB(t)
+	var via events.Beginner = db
+	if scoped {
+		via = database.NewDB(db)
+	}
 	if _, err := db.Exec(ctx, `CREATE TABLE effects (event_id text)`); err != nil {
 		t.Fatal(err)
 	}
 	var failNext error // set between deliveries, read by the handler
-	handler := events.Idempotent(db, "test-consumer", func(ctx context.Context, tx pgx.Tx, e cloudevents.Event) error {
+	handler := events.Idempotent(via, "test-consumer", func(ctx context.Context, tx pgx.Tx, e cloudevents.Event) error {
 		if _, err := tx.Exec(ctx, `INSERT INTO effects VALUES ($1)`, e.ID()); err != nil {
 			return err
 		}
