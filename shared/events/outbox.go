@@ -175,19 +175,27 @@ type outboxRow struct {
 // batch claims, sends and records one batch. full reports whether the batch was
 // full (more rows are probably due).
 func (r *Relay) batch(ctx context.Context) (delivered int, full bool, err error) {
-	tx, err := r.db.Begin(ctx)
-	if err != nil {
-		return 0, false, fmt.Errorf("relay: begin: %w", err)
-	}
-	defer tx.Rollback(context.WithoutCancel(ctx)) //nolint:errcheck // no-op after commit
-
-	rows, err := tx.Query(ctx, `SELECT id, event_id, source, type, subject, payload, attributes, attempts
+	// BEGIN and the claim go out together: one round trip, as often as the relay wakes.
+	b := &pgx.Batch{}
+	b.BeginTx(pgx.TxOptions{})
+	b.Queue(`SELECT id, event_id, source, type, subject, payload, attributes, attempts
 		FROM event_outbox
 		WHERE delivered_at IS NULL AND available_at <= now()
 		ORDER BY id
 		LIMIT $1
 		FOR UPDATE SKIP LOCKED`, r.cfg.BatchSize)
+	br := r.db.SendBatch(ctx, b)
+	tx := br.Tx()
+	if tx != nil {
+		defer tx.Rollback(context.WithoutCancel(ctx)) //nolint:errcheck // no-op after commit
+	}
+	if _, err := br.Exec(); err != nil {
+		_ = br.Close()
+		return 0, false, fmt.Errorf("relay: begin: %w", err)
+	}
+	rows, err := br.Query()
 	if err != nil {
+		_ = br.Close()
 		return 0, false, fmt.Errorf("relay: claim batch: %w", err)
 	}
 	var batch []*outboxRow
@@ -200,6 +208,7 @@ func (r *Relay) batch(ctx context.Context) (delivered int, full bool, err error)
 		)
 		if err := rows.Scan(&row.id, &id, &source, &typ, &subject, &payload, &attributes, &row.attempts); err != nil {
 			rows.Close()
+			_ = br.Close()
 			return 0, false, fmt.Errorf("relay: read batch: %w", err)
 		}
 		row.event, row.err = decodeEvent(id, source, typ, subject, payload, attributes)
@@ -209,7 +218,14 @@ func (r *Relay) batch(ctx context.Context) (delivered int, full bool, err error)
 		batch = append(batch, &row)
 	}
 	if err := rows.Err(); err != nil {
+		_ = br.Close()
 		return 0, false, fmt.Errorf("relay: read batch: %w", err)
+	}
+	if err := br.Close(); err != nil {
+		return 0, false, fmt.Errorf("relay: claim batch: %w", err)
+	}
+	if tx == nil { // the pool could not even send the batch
+		return 0, false, fmt.Errorf("relay: begin: no transaction")
 	}
 	if len(batch) == 0 {
 		return 0, false, nil
