@@ -13,7 +13,12 @@ import (
 // storedEventJSON is the event data ingest writes for a fixture frame.
 func storedEventJSON(t testing.TB, fixture string) []byte {
 	t.Helper()
-	s := mustSample(t, fixtures.Load(t, fixture))
+	return eventOf(t, mustSample(t, fixtures.Load(t, fixture)))
+}
+
+// eventOf is the sqal.sample.stored event data of s, as ingest writes it.
+func eventOf(t testing.TB, s *Sample) []byte {
+	t.Helper()
 	u, err := s.UpdateJSON()
 	if err != nil {
 		t.Fatal(err)

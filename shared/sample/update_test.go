@@ -117,14 +117,7 @@ func TestEventVolumeAndHeight(t *testing.T) {
 	eq := func(a, b *float64) bool { return a == nil && b == nil || a != nil && b != nil && *a == *b }
 	for _, tc := range cases {
 		s := mustSample(t, tc.frame)
-		upd, err := s.UpdateJSON()
-		if err != nil {
-			t.Fatal(err)
-		}
-		data, err := s.EventJSON(upd)
-		if err != nil {
-			t.Fatal(err)
-		}
+		data := eventOf(t, s)
 		var ev StoredEvent
 		if err := json.Unmarshal(data, &ev); err != nil {
 			t.Fatal(err)
