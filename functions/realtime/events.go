@@ -25,8 +25,6 @@ import (
 // not imported so the realtime binary does not carry the ML code; a test pins both).
 const TypePredictionCreated = "sqal.prediction.created"
 
-// broadcast is what travels on the Redis channel: the client message, built once by the
-// instance that received the event, plus what the per-client filters test.
 // claimAndPublish claims an event id (SET NX with a TTL in milliseconds) and, when the
 // claim is new, publishes the message: it returns PUBLISH's receiver count, or -1 for
 // an id already claimed.
@@ -72,6 +70,8 @@ func decodeBroadcast(p []byte) (*broadcast, error) {
 	return &b, nil
 }
 
+// broadcast is what travels on the Redis channel: the client message, built once by the
+// instance that received the event, plus what the per-client filters test.
 type broadcast struct {
 	ID       string  `json:"id"` // "<source> <id>" of the CloudEvent, for logs
 	Kind     string  `json:"kind"`
