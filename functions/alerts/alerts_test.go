@@ -158,12 +158,7 @@ func TestIdempotent(t *testing.T) {
 	rows, evs := alertRows(t, db), outbox(t, db)
 	// Same event again (Knative redelivery), then the same sample under another source
 	// (a replay through another path): neither adds a row or an event.
-	if err := handle(ctx, e); err != nil {
-		t.Fatal(err)
-	}
-	if err := handle(ctx, storedEvent(t, fixtures.Sample2, "/sqal/ingest/replay")); err != nil {
-		t.Fatal(err)
-	}
+	redeliver(t, ctx, handle, e)
 	if got := alertRows(t, db); !reflect.DeepEqual(got, rows) {
 		t.Fatalf("rows changed on redelivery:\n got %+v\nwant %+v", got, rows)
 	}
@@ -246,5 +241,17 @@ func TestFailureLeavesNothingAndRetrySucceeds(t *testing.T) {
 	}
 	if got, evs := alertRows(t, db), outbox(t, db); len(got) != 2 || len(evs) != 2 {
 		t.Fatalf("after retry: %d rows, %d events, want 2 and 2", len(got), len(evs))
+	}
+}
+
+// redeliver hands e to handle again (a Knative redelivery), then the same sample
+// (sample-2's fixture) under another source (a replay through another path).
+func redeliver(t *testing.T, ctx context.Context, handle func(context.Context, cloudevents.Event) error, e cloudevents.Event) {
+	t.Helper()
+	if err := handle(ctx, e); err != nil {
+		t.Fatal(err)
+	}
+	if err := handle(ctx, storedEvent(t, fixtures.Sample2, "/sqal/ingest/replay")); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -125,12 +125,7 @@ func TestUserRuleRaisesAlert(t *testing.T) {
 		t.Errorf("warnings:\n%s", logs)
 	}
 
-	if err := handle(ctx, e); err != nil {
-		t.Fatal(err)
-	}
-	if err := handle(ctx, storedEvent(t, fixtures.Sample2, "/sqal/ingest/replay")); err != nil {
-		t.Fatal(err)
-	}
+	redeliver(t, ctx, handle, e)
 	if again := alertRows(t, db); !reflect.DeepEqual(again, rows) {
 		t.Errorf("rows changed on redelivery:\n got %+v\nwant %+v", again, rows)
 	}
